@@ -1,0 +1,133 @@
+"""A user's whole path: log in, spawn, run h5py in a kernel, survive a hub restart, stop.
+
+Every request goes through nginx and TLS from outside the host.
+"""
+import json
+import random
+import time
+
+import pytest
+from conftest import KernelDied, wait_for
+
+MIB = 1024 * 1024
+ZSTD_FILTER_ID = 32015  # registered with The HDF Group for Zstandard
+
+
+def unit_props(host, unit, *names):
+    out = host.check_output(f"systemctl show {unit} " + " ".join(f"-p {n}" for n in names))
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+@pytest.fixture(scope="module")
+def alice_server(alice):
+    alice.start()
+    return alice
+
+
+def test_server_is_a_transient_unit_with_limits(host, alice_server):
+    props = unit_props(host, "jupyter-alice", "ActiveState", "MemoryMax", "CPUQuotaPerSecUSec",
+                       "PrivateTmp", "PrivateDevices", "NoNewPrivileges", "User", "Transient")
+    uid = host.user("jupyter-alice").uid
+    assert props["ActiveState"] == "active"
+    assert props["Transient"] == "yes"
+    assert int(props["MemoryMax"]) == 512 * MIB
+    assert props["CPUQuotaPerSecUSec"] == "500ms"
+    assert props["PrivateTmp"] == "yes"
+    assert props["PrivateDevices"] == "yes"
+    assert props["NoNewPrivileges"] == "yes"
+    assert props["User"] in ("jupyter-alice", str(uid))
+
+
+def test_server_runs_as_the_user(host, alice_server):
+    pid = unit_props(host, "jupyter-alice", "MainPID")["MainPID"]
+    assert host.check_output(f"ps -o user= -p {pid}").strip() == "jupyter-alice"
+
+
+def test_kernel_writes_and_reads_hdf5(alice_server):
+    values = [random.randint(-10**6, 10**6) for _ in range(1000)]
+    code = f"""
+import json, h5py, hdf5plugin, numpy as np
+data = np.array({values!r}, dtype="int64").reshape(10, 100)
+with h5py.File("verify.h5", "w") as f:
+    f.create_dataset("gzip", data=data, compression="gzip", compression_opts=4)
+    f.create_dataset("zstd", data=data, **hdf5plugin.Zstd(clevel=5))
+with h5py.File("verify.h5", "r") as f:
+    print(json.dumps({{name: {{"values": f[name][()].ravel().tolist(),
+                             "filters": list(f[name]._filters)}} for name in f}}))
+"""
+    got = json.loads(alice_server.run_code(code))
+    assert got["gzip"]["values"] == values
+    assert got["zstd"]["values"] == values
+    assert "gzip" in got["gzip"]["filters"]
+    assert str(ZSTD_FILTER_ID) in got["zstd"]["filters"]
+
+
+def test_kernel_offers_only_the_hdf5_environment(alice_server):
+    r = alice_server.api("GET", "/user/alice/api/kernelspecs")
+    specs = r.json()
+    assert specs["default"] == "hdf5"
+    assert {name: s["spec"]["display_name"] for name, s in specs["kernelspecs"].items()} == \
+        {"hdf5": "Python 3 (HDF5)"}
+
+
+def test_cpu_limit_is_enforced(host, alice_server):
+    before = int(unit_props(host, "jupyter-alice", "CPUUsageNSec")["CPUUsageNSec"])
+    start = time.monotonic()
+    alice_server.run_code("""
+import multiprocessing, time
+def spin(end):
+    while time.time() < end: pass
+end = time.time() + 4
+ps = [multiprocessing.Process(target=spin, args=(end,)) for _ in range(2)]
+[p.start() for p in ps]; [p.join() for p in ps]
+print("done")
+""")
+    wall = time.monotonic() - start
+    used = (int(unit_props(host, "jupyter-alice", "CPUUsageNSec")["CPUUsageNSec"]) - before) / 1e9
+    # Two busy processes would use ~2 cores unlimited; the quota is 0.5 core.
+    assert used / wall < 0.7, f"{used:.2f}s CPU in {wall:.2f}s"
+    assert used > 1.0, f"the busy loop hardly ran: {used:.2f}s CPU"
+
+
+def test_memory_limit_is_enforced(host, alice_server):
+    with pytest.raises(KernelDied):
+        alice_server.run_code("import numpy as np\nx = np.ones(900 * 2**20, dtype=np.uint8)\n"
+                              "print(x.sum())", timeout=120)
+    # Only the kernel died; the server and its unit are still up.
+    assert unit_props(host, "jupyter-alice", "ActiveState")["ActiveState"] == "active"
+    assert alice_server.api("GET", "/user/alice/api/status").status_code == 200
+
+
+def test_non_admin_has_no_sudo_in_server(alice_server):
+    out = alice_server.run_code(
+        "import subprocess\nprint(subprocess.run(['sudo', '-n', 'true'], "
+        "capture_output=True).returncode)")
+    assert out.strip() != "0"
+
+
+def test_admin_server_keeps_sudo(host, admin):
+    admin.start()
+    try:
+        assert unit_props(host, "jupyter-admin", "NoNewPrivileges")["NoNewPrivileges"] == "no"
+        out = admin.run_code(
+            "import subprocess\nprint(subprocess.run(['sudo', '-n', 'true']).returncode)")
+        assert out.strip() == "0"
+    finally:
+        admin.stop()
+
+
+def test_hub_restart_keeps_user_server(host, alice_server):
+    pid = unit_props(host, "jupyter-alice", "MainPID")["MainPID"]
+    host.check_output("systemctl restart jupyterhub")
+    wait_for(lambda: alice_server.api("GET", "/hub/api/").status_code == 200, 60,
+             what="hub back after restart")
+    assert unit_props(host, "jupyter-alice", "MainPID")["MainPID"] == pid
+    r = wait_for(lambda: alice_server.api("GET", "/user/alice/api/status").status_code == 200,
+                 60, what="server reachable after hub restart")
+    assert r
+
+
+def test_stop_removes_the_unit(host, alice_server):
+    alice_server.stop()
+    wait_for(lambda: unit_props(host, "jupyter-alice", "LoadState")["LoadState"] == "not-found",
+             30, what="unit jupyter-alice to disappear")

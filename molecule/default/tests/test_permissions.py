@@ -1,0 +1,71 @@
+"""Secrets, homes and environments are fenced off from users."""
+import pytest
+
+
+def as_user(host, user, command):
+    return host.run(f"runuser -u {user} -- sh -c {command!r}")
+
+
+def test_state_dir_is_root_only(host):
+    d = host.file("/var/lib/hdfhub")
+    assert (d.user, d.mode) == ("root", 0o700)
+
+
+@pytest.mark.parametrize("secret", ["jupyterhub_cookie_secret", "proxy.env"])
+def test_secrets_are_root_only(host, secret):
+    f = host.file(f"/var/lib/hdfhub/{secret}")
+    assert (f.user, f.mode) == ("root", 0o600)
+    assert f.size > 32
+
+
+def test_secrets_survive_a_reconverge_unchanged(host):
+    # The idempotence run rewrote nothing: the secret is older than the config.
+    secret = host.file("/var/lib/hdfhub/jupyterhub_cookie_secret").mtime
+    config = host.file("/etc/hdfhub/jupyterhub_config.py").mtime
+    assert secret <= config
+
+
+@pytest.mark.parametrize("user", ["jupyter-alice", "jupyter-bob", "jupyter-admin"])
+def test_precreated_homes_are_private(host, user):
+    home = host.file(f"/home/{user}")
+    assert home.is_directory
+    assert (home.user, home.mode) == (user, 0o700)
+
+
+def test_long_names_get_a_hashed_account(host):
+    entries = host.check_output("getent passwd").splitlines()
+    names = [e.split(":")[0] for e in entries if "hub user grace.hopper@example.org" in e]
+    assert len(names) == 1
+    assert names[0].startswith("jupyter-grace-hopper-") and len(names[0]) <= 32
+
+
+def test_user_cannot_read_another_home(host):
+    assert as_user(host, "jupyter-alice", "ls /home/jupyter-bob").rc != 0
+    assert as_user(host, "jupyter-bob", "ls /home/jupyter-bob").rc == 0
+
+
+def test_user_cannot_write_the_environment(host):
+    r = as_user(host, "jupyter-alice", "touch /opt/hdfhub/envs/hdf5/lib/x")
+    assert r.rc != 0
+    r = as_user(host, "jupyter-alice",
+                "/opt/hdfhub/envs/hdf5/bin/pip install --no-index nothing-here 2>&1; "
+                "test -w /opt/hdfhub/envs/hdf5/lib/python3.11/site-packages")
+    assert r.rc != 0
+
+
+def test_user_cannot_read_hub_state(host):
+    assert as_user(host, "jupyter-alice", "cat /var/lib/hdfhub/proxy.env").rc != 0
+
+
+def test_non_admin_cannot_sudo(host):
+    assert as_user(host, "jupyter-alice", "sudo -n true").rc != 0
+
+
+def test_admin_can_sudo_when_allowed(host):
+    assert as_user(host, "jupyter-admin", "sudo -n true").rc == 0
+
+
+def test_groups(host):
+    assert "jupyterhub-admins" in host.user("jupyter-admin").groups
+    assert "jupyterhub-admins" not in host.user("jupyter-alice").groups
+    assert "jupyterhub-users" in host.user("jupyter-alice").groups

@@ -1,0 +1,77 @@
+"""nginx serves the hub over TLS that browsers and Mozilla's profile accept."""
+import ssl
+
+import requests
+from conftest import HTTP, HTTPS, TLS_DIR
+from sslyze import (Scanner, ServerNetworkLocation, ServerScanRequest,
+                    ServerScanStatusEnum)
+from sslyze.mozilla_tls_profile.mozilla_config_checker import (
+    MozillaTlsConfigurationChecker, MozillaTlsConfigurationEnum)
+
+
+def test_http_redirects_to_https():
+    r = requests.get(f"{HTTP}/hub/login", allow_redirects=False, timeout=30)
+    assert r.status_code == 301
+    assert r.headers["Location"].startswith("https://")
+    assert r.headers["Location"].endswith("/hub/login")
+
+
+def test_login_page_over_tls_chains_to_local_ca(ca_file):
+    r = requests.get(f"{HTTPS}/hub/login", verify=ca_file, timeout=30)
+    assert r.status_code == 200
+    assert "password" in r.text.lower()
+
+
+def test_untrusted_without_the_ca():
+    # The default trust store must not accept a certificate from our local CA.
+    try:
+        requests.get(f"{HTTPS}/hub/login", timeout=30)
+    except requests.exceptions.SSLError:
+        return
+    raise AssertionError("certificate was trusted without the local CA")
+
+
+def test_ca_download_serves_the_ca(host, ca_file):
+    r = requests.get(f"{HTTPS}/hdfhub-ca.crt", verify=ca_file, timeout=30)
+    assert r.status_code == 200
+    assert r.text == host.file(f"{TLS_DIR}/ca.crt").content_string
+    assert r.headers["Content-Type"] == "application/x-x509-ca-cert"
+
+
+def test_certificate_names(host):
+    text = host.check_output(f"openssl x509 -in {TLS_DIR}/server.crt -noout -ext subjectAltName")
+    for name in ("DNS:hub.test", "DNS:localhost", "IP Address:127.0.0.1", "IP Address:192.0.2.10"):
+        assert name in text
+
+
+def test_private_keys_are_root_only(host):
+    for key in ("ca.key", "server.key"):
+        f = host.file(f"{TLS_DIR}/{key}")
+        assert (f.user, f.mode) == ("root", 0o600)
+
+
+def test_no_tls_1_1():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    import socket
+    with socket.create_connection(("127.0.0.1", 8443), timeout=10) as sock:
+        try:
+            ctx.wrap_socket(sock, server_hostname="localhost")
+        except (ssl.SSLError, ConnectionResetError):
+            return
+    raise AssertionError("server accepted TLS 1.1")
+
+
+def test_mozilla_intermediate_compliant():
+    location = ServerNetworkLocation("localhost", 8443, ip_address="127.0.0.1")
+    scanner = Scanner()
+    scanner.queue_scans([ServerScanRequest(server_location=location)])
+    [result] = list(scanner.get_results())
+    assert result.scan_status == ServerScanStatusEnum.COMPLETED
+    checker = MozillaTlsConfigurationChecker.get_default()
+    # Raises ServerNotCompliantWithMozillaTlsConfiguration listing every issue.
+    checker.check_server(against_config=MozillaTlsConfigurationEnum.INTERMEDIATE,
+                         server_scan_result=result)

@@ -1,0 +1,65 @@
+"""The hdfhub user model: hub user names to Unix accounts, TLJH style.
+
+One module serves two callers: the Ansible filter `unix_username` (inventory
+pre-created accounts) and the hub's spawner (accounts made on first login), so
+both always agree on the name of an account.
+"""
+import grp
+import hashlib
+import pwd
+import re
+import subprocess
+
+PREFIX = "jupyter-"
+USERS_GROUP = "jupyterhub-users"
+ADMINS_GROUP = "jupyterhub-admins"
+# Longest name useradd accepts on Debian and Ubuntu.
+MAX_UNIX_NAME = 32
+# Hub names the inventory and the login form accept. Anything outside this
+# (upper case, spaces, '/', ':') cannot safely become part of a Unix name.
+HUB_NAME_PATTERN = r"^[a-z0-9_][a-z0-9_.@-]*$"
+_SAFE = re.compile(r"^[a-z0-9_][a-z0-9_-]*$")
+_HASH_LEN = 6
+
+
+def unix_username(name: str, prefix: str = PREFIX) -> str:
+    """Return the Unix account for hub user `name`.
+
+    Names that are already safe and short enough map to `<prefix><name>`.
+    Others are cleaned and cut, and a short hash of the original name is
+    appended, so two different hub names never share an account.
+    """
+    if not isinstance(name, str) or not re.match(HUB_NAME_PATTERN, name):
+        raise ValueError(
+            f"{name!r} is not a valid hub user name: use lower-case letters, "
+            f"digits and '_', '.', '@', '-' (pattern {HUB_NAME_PATTERN})")
+    room = MAX_UNIX_NAME - len(prefix)
+    if _SAFE.match(name) and len(name) <= room:
+        return prefix + name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH_LEN]
+    cleaned = re.sub(r"[^a-z0-9_-]", "-", name)[: room - _HASH_LEN - 1]
+    return f"{prefix}{cleaned}-{digest}"
+
+
+def ensure_user(name: str, admin: bool, prefix: str = PREFIX) -> str:
+    """Create (or fix the groups of) the Unix account of hub user `name`.
+
+    Home mode comes from HOME_MODE in /etc/login.defs (set by the role).
+    """
+    account = unix_username(name, prefix)
+    groups = [USERS_GROUP] + ([ADMINS_GROUP] if admin else [])
+    try:
+        pwd.getpwnam(account)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash",
+                        "--groups", ",".join(groups), account], check=True)
+        return account
+    members = {g: account in grp.getgrnam(g).gr_mem for g in (USERS_GROUP, ADMINS_GROUP)}
+    for group in groups:
+        if not members[group]:
+            subprocess.run(["gpasswd", "--add", account, group], check=True,
+                           stdout=subprocess.DEVNULL)
+    if not admin and members[ADMINS_GROUP]:
+        subprocess.run(["gpasswd", "--delete", account, ADMINS_GROUP], check=True,
+                       stdout=subprocess.DEVNULL)
+    return account

@@ -1,0 +1,21 @@
+"""Ansible test `hub_username`: is this a hub name that maps to a Unix account?"""
+import importlib.util
+import os
+import re
+
+_SPEC = importlib.util.spec_from_file_location(
+    "hdfhub_users",
+    os.path.join(os.path.dirname(__file__), "..", "files", "hdfhub_users.py"))
+_MODEL = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_MODEL)
+
+
+def hub_username(name):
+    return isinstance(name, str) and re.match(_MODEL.HUB_NAME_PATTERN, name) is not None
+
+
+class TestModule:
+    """hdfhub user-name tests."""
+
+    def tests(self):
+        return {"hub_username": hub_username}

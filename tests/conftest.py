@@ -1,0 +1,19 @@
+"""Shared helpers for the unit tests: the repo root and the user-model module."""
+import importlib.util
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def load_module(relpath: str, name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def users_model():
+    return load_module("roles/hub_users/files/hdfhub_users.py", "hdfhub_users")

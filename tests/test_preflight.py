@@ -1,0 +1,295 @@
+"""Bad input stops playbooks/site.yml in the preflight role, before any change.
+
+Every case runs the real site playbook against a throwaway podman container
+and checks four things:
+- the run fails;
+- the failing task belongs to preflight, and no other role's task ran;
+- the host is unchanged: the recap says changed=0, and `podman diff` shows the
+  same paths before and after the run;
+- the failure message names the variable and says what is valid.
+
+The containers run `sleep`, not systemd. That is cheap, and it works because
+the input checks run before the host checks. It also means that input which
+preflight wrongly accepts still fails, later, at the systemd check. So the
+message checks are what tell these cases apart, and each case expects text
+that only the intended check prints.
+"""
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE = "localhost/hdfhub-debian12:latest"
+ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir())
+# Use the ansible-playbook that belongs to this Python's venv, if it has one.
+PLAYBOOK = (shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
+            or shutil.which("ansible-playbook"))
+ANSIBLE = PLAYBOOK and str(Path(PLAYBOOK).with_name("ansible"))
+PODMAN_ENV = {**os.environ,
+              "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf")}
+
+FEDORA_40_OS_RELEASE = """\
+NAME="Fedora Linux"
+VERSION="40 (Container Image)"
+ID=fedora
+VERSION_ID=40
+PLATFORM_ID="platform:f40"
+PRETTY_NAME="Fedora Linux 40 (Container Image)"
+"""
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman"),
+    pytest.mark.skipif(PLAYBOOK is None, reason="needs ansible-playbook"),
+]
+
+
+def podman(*args, stdin=None, check=True):
+    return subprocess.run(["podman", *args], input=stdin, env=PODMAN_ENV,
+                          capture_output=True, text=True, check=check)
+
+
+class Host:
+    """A throwaway container, with an inventory that reaches it."""
+
+    def __init__(self, name, inventory):
+        self.name = name
+        self.inventory = inventory
+
+    def diff(self):
+        """Paths that differ from the image; any change by a task adds one."""
+        return set(podman("diff", self.name).stdout.splitlines())
+
+
+class Run:
+    """One ansible-playbook run, parsed from the default callback's output."""
+
+    TASK = re.compile(r"^TASK \[(?P<name>.+?)\] \*+")
+    FAILURE = re.compile(r"^(?:fatal|failed): \[(?P<host>[^\]]+)\].*? => (?P<json>\{.*\})$")
+
+    def __init__(self, host, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.tasks = []          # task names in the order they started
+        self.failed_task = None  # the task whose result was the first failure
+        self.messages = []       # "msg" of every failed result (loop items too)
+        for line in self.stdout.splitlines():
+            m = self.TASK.match(line)
+            if m:
+                self.tasks.append(m["name"])
+                continue
+            m = self.FAILURE.match(line)
+            if m and m["host"] == host.name:
+                if self.failed_task is None:
+                    self.failed_task = self.tasks[-1] if self.tasks else None
+                self.messages.append(str(json.loads(m["json"]).get("msg", "")))
+        recap = re.search(rf"^{re.escape(host.name)}\s+:\s+ok=\d+\s+changed=(\d+)",
+                          self.stdout, re.M)
+        self.changed = int(recap[1]) if recap else None
+
+    @property
+    def message(self):
+        return "\n".join(self.messages)
+
+    def __str__(self):
+        return f"rc={self.rc}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+def _start(tmp_path_factory, prepare=None):
+    if podman("image", "exists", IMAGE, check=False).returncode != 0:
+        subprocess.run([sys.executable, "tools/build_image.py"], cwd=REPO,
+                       env=PODMAN_ENV, check=True)
+    name = f"hdfhub-preflight-{uuid.uuid4().hex[:8]}"
+    podman("run", "-d", "--rm", "--name", name, IMAGE, "sleep", "1800")
+    inventory = tmp_path_factory.mktemp(name) / "hosts.yml"
+    inventory.write_text(json.dumps({"hdfhub": {"hosts": {name: {
+        "ansible_connection": "containers.podman.podman",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_become": False,
+    }}}}))  # JSON is YAML
+    host = Host(name, inventory)
+    if prepare:
+        prepare(host)
+    # Connect once, so that Ansible's own temporary files are already in the
+    # baseline of host.diff() and the first case is judged like the others.
+    subprocess.run([ANSIBLE, "-i", str(inventory), name, "-m", "ansible.builtin.ping"],
+                   cwd=REPO, capture_output=True, check=True)
+    return host
+
+
+@pytest.fixture(scope="module")
+def debian(tmp_path_factory):
+    """Plain Debian 12 without systemd: every input check runs before the host checks."""
+    host = _start(tmp_path_factory)
+    yield host
+    podman("rm", "-f", "-t", "0", host.name, check=False)
+
+
+@pytest.fixture(scope="module")
+def fedora(tmp_path_factory):
+    """The same image, but its os-release says Fedora 40, which is not supported."""
+    def as_fedora(host):
+        for path in ("/usr/lib/os-release", "/etc/os-release"):
+            podman("exec", "-i", host.name, "sh", "-c", f"rm -f {path}; cat > {path}",
+                   stdin=FEDORA_40_OS_RELEASE)
+    host = _start(tmp_path_factory, as_fedora)
+    yield host
+    podman("rm", "-f", "-t", "0", host.name, check=False)
+
+
+def run_site(host, tmp_path, extra_vars=None):
+    """Run playbooks/site.yml from the repo root, as a user would."""
+    cmd = [PLAYBOOK, "-i", str(host.inventory), "playbooks/site.yml"]
+    if extra_vars:
+        vars_file = tmp_path / "extra_vars.json"
+        vars_file.write_text(json.dumps(extra_vars))
+        cmd += ["-e", f"@{vars_file}"]
+    env = {**os.environ,
+           "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+           "ANSIBLE_FORCE_COLOR": "0",
+           "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    return Run(host, proc)
+
+
+def assert_stopped_in_preflight(host, tmp_path, extra_vars, expect):
+    """The shared claim: fail in preflight, change nothing, say what is valid."""
+    before = host.diff()
+    run = run_site(host, tmp_path, extra_vars)
+    after = host.diff()
+    assert run.rc != 0, run
+    assert run.failed_task and run.failed_task.startswith("preflight :"), run
+    other = [t for t in run.tasks
+             if t != "Gathering Facts" and not t.startswith("preflight :")]
+    assert not other, f"tasks of other roles ran: {other}\n{run}"
+    assert run.changed == 0, run
+    assert after == before, f"the host changed: {sorted(after ^ before)}\n{run}"
+    for text in expect:
+        assert text in run.message, f"{text!r} not in the failure message:\n{run.message}\n\n{run}"
+    return run
+
+
+# --- certificates made on the controller, for provided TLS -----------------
+
+def _write_key(path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    return key
+
+
+def _write_selfsigned_cert(path, key, name="hub.example.org"):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def provided_mismatched(tmp_path):
+    """A real certificate, and a real key that belongs to a different one."""
+    _write_selfsigned_cert(tmp_path / "hub.crt", _write_key(tmp_path / "cert-owner.key"))
+    _write_key(tmp_path / "other.key")
+    return {"hdfhub_tls_mode": "provided",
+            "hdfhub_tls_cert_path": str(tmp_path / "hub.crt"),
+            "hdfhub_tls_key_path": str(tmp_path / "other.key")}
+
+
+def provided_matching(tmp_path):
+    _write_selfsigned_cert(tmp_path / "hub.crt", _write_key(tmp_path / "hub.key"))
+    return {"hdfhub_tls_mode": "provided",
+            "hdfhub_tls_cert_path": str(tmp_path / "hub.crt"),
+            "hdfhub_tls_key_path": str(tmp_path / "hub.key")}
+
+
+# --- the cases --------------------------------------------------------------
+# (extra vars, or a function of tmp_path that makes them; texts the failure
+# message must contain: the variable, then what is valid or what is wrong)
+BAD_INPUT = [
+    pytest.param({"hdfhub_tls_mode": "bogus"},
+                 ["hdfhub_tls_mode", "selfsigned, provided"], id="tls_mode-unknown"),
+    pytest.param({"hdfhub_tls_mode": "provided"},
+                 ["hdfhub_tls_cert_path", "hdfhub_tls_key_path", "existing files"],
+                 id="tls_mode-provided-without-files"),
+    pytest.param(provided_mismatched,
+                 ["hdfhub_tls_key_path", "not the key of the certificate"],
+                 id="tls_mode-provided-key-does-not-match-cert"),
+    pytest.param({"hdfhub_domain": "bad domain!"},
+                 ["hdfhub_domain", "not a valid DNS name", "letters, digits and hyphens"],
+                 id="domain-malformed"),
+    pytest.param({"hdfhub_users": ["Alice Smith"]},
+                 ["hdfhub_users", "'Alice Smith'", "lower-case letter"],
+                 id="users-not-a-unix-name"),
+    pytest.param({"hdfhub_admins": ["root:x"]},
+                 ["hdfhub_admins", "'root:x'", "lower-case letter"],
+                 id="admins-not-a-unix-name"),
+    pytest.param({"hdfhub_mem_limit": "lots"},
+                 ["hdfhub_mem_limit", "K, M, G or T", "(got 'lots')"], id="mem_limit-not-a-size"),
+    pytest.param({"hdfhub_cpu_limit": -1},
+                 ["hdfhub_cpu_limit", "above 0", "(got '-1')"], id="cpu_limit-negative"),
+    pytest.param({"hdfhub_cpu_limit": "fast"},
+                 ["hdfhub_cpu_limit", "float"], id="cpu_limit-not-a-number"),
+    pytest.param({"hdfhub_cull_idle_timeout": -60},
+                 ["hdfhub_cull_idle_timeout", "0 or more", "(got '-60')"],
+                 id="cull_idle_timeout-negative"),
+    pytest.param({"hdfhub_authenticator": "ldapx"},
+                 ["hdfhub_authenticator", "firstuse, pam"], id="authenticator-unknown"),
+    pytest.param({"jupyterhub_proxy_port": "eighty"},
+                 ["jupyterhub_proxy_port", "int"], id="role-var-wrong-type-proxy_port"),
+    pytest.param(lambda tmp_path: {"hdfhub_extra_ca_certs": [str(tmp_path / "no-such-ca.crt")]},
+                 ["hdfhub_extra_ca_certs", "no-such-ca.crt", "not a file on the controller"],
+                 id="extra_ca_certs-missing-file"),
+]
+
+
+@pytest.mark.parametrize("extra_vars, expect", BAD_INPUT)
+def test_bad_input_stops_in_preflight(debian, tmp_path, extra_vars, expect):
+    """A wrong inventory value must stop the run before any role touches the host."""
+    if callable(extra_vars):
+        extra_vars = extra_vars(tmp_path)
+    assert_stopped_in_preflight(debian, tmp_path, extra_vars, expect)
+
+
+def test_unsupported_os_stops_in_preflight(fedora, tmp_path):
+    """Valid input on an OS we do not support fails, and says which OSes are supported."""
+    run = assert_stopped_in_preflight(fedora, tmp_path, None, ["not supported", "Debian 12"])
+    assert "Fedora" in run.message, run.message
+
+
+def test_host_without_systemd_stops_in_preflight(debian, tmp_path):
+    """The defaults are valid input, so the run gets to the host checks and stops at systemd.
+
+    This is also the control for the cases above: with nothing wrong in the
+    inventory, every input check passes.
+    """
+    run = assert_stopped_in_preflight(debian, tmp_path, None, ["systemd"])
+    assert "hdfhub_" not in run.message, run.message
+
+
+def test_matching_provided_certificate_passes_tls_checks(debian, tmp_path):
+    """Control for the key-mismatch case: a matching pair gets past the TLS checks."""
+    run = assert_stopped_in_preflight(debian, tmp_path, provided_matching(tmp_path),
+                                      ["systemd"])
+    assert "Check that the key belongs to the certificate" in " ".join(run.tasks), run

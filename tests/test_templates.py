@@ -1,0 +1,140 @@
+"""Render the roles' templates as Ansible would and check what comes out."""
+import json
+import pathlib
+import sys
+
+import pytest
+import yaml
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+from traitlets.config import Config
+
+from conftest import ROOT
+
+SITE_DEFAULTS = yaml.safe_load((ROOT / "roles/preflight/defaults/main.yml").read_text())
+
+
+def trusted(value):
+    """Mark strings as templates, as Ansible does for files it loads itself."""
+    if isinstance(value, str):
+        return trust_as_template(value)
+    if isinstance(value, list):
+        return [trusted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: trusted(v) for k, v in value.items()}
+    return value
+
+
+def role_vars(role, **overrides):
+    """Site defaults, then the role's defaults and vars, then overrides."""
+    merged = dict(SITE_DEFAULTS)
+    for part in ("defaults", "vars"):
+        path = ROOT / "roles" / role / part / "main.yml"
+        if path.exists():
+            merged.update(yaml.safe_load(path.read_text()) or {})
+    merged.update(ansible_managed="Managed by test", role_path=str(ROOT / "roles" / role))
+    merged.update(overrides)
+    return trusted(merged)
+
+
+def render(role, template, **overrides):
+    text = (ROOT / "roles" / role / "templates" / template).read_text()
+    templar = Templar(loader=DataLoader(), variables=role_vars(role, **overrides))
+    return templar.template(trust_as_template(text))
+
+
+def load_hub_config(text, tmp_path):
+    """Execute a rendered jupyterhub_config.py the way JupyterHub does."""
+    config = Config()
+    loaded = []
+    sys.path.insert(0, str(ROOT / "roles/hub_users/files"))
+    try:
+        exec(compile(text, "jupyterhub_config.py", "exec"),
+             {"get_config": lambda: config, "load_subconfig": loaded.append})
+    finally:
+        sys.path.pop(0)
+    return config, loaded
+
+
+HUB = dict(hdf_env_root="/opt/hdfhub/envs", hdf_env_server_env="hdf5")
+
+
+@pytest.mark.parametrize("auth,cls", [
+    ("firstuse", "firstuseauthenticator.FirstUseAuthenticator"),
+    ("pam", "pam"),
+])
+def test_hub_config_selects_authenticator(auth, cls, tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator=auth, **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert c.JupyterHub.authenticator_class == cls
+
+
+def test_hub_config_carries_limits_users_and_loopback(tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_mem_limit="512M",
+                  hdfhub_cpu_limit=0.5, hdfhub_admins=["admin"], hdfhub_users=["alice"],
+                  hdfhub_cull_idle_timeout=600, **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert c.Spawner.mem_limit == "512M"
+    assert c.Spawner.cpu_limit == 0.5
+    assert c.Authenticator.admin_users == ["admin"]
+    assert c.Authenticator.allowed_users == ["alice"]
+    assert c.JupyterHub.bind_url.startswith("http://127.0.0.1:")
+    assert c.JupyterHub.hub_bind_url.startswith("http://127.0.0.1:")
+    assert c.JupyterHub.cleanup_servers is False
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.Spawner.cmd == ["/opt/hdfhub/envs/hdf5/bin/jupyterhub-singleuser"]
+    assert "--timeout=600" in c.JupyterHub.services[0]["command"]
+
+
+def test_culler_is_off_at_zero(tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_cull_idle_timeout=0, **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert "services" not in c.JupyterHub
+
+
+def test_kernelspec_is_valid_json():
+    env = {"name": "hdf5", "display_name": 'Python 3 "HDF5"'}
+    spec = json.loads(render("hdf_env", "kernel.json.j2", item=env,
+                             hdf_env_root="/opt/hdfhub/envs"))
+    assert spec["display_name"] == 'Python 3 "HDF5"'
+    assert spec["argv"][0] == "/opt/hdfhub/envs/hdf5/bin/python"
+    assert "{connection_file}" in spec["argv"]
+
+
+def test_server_kernel_config_lists_only_our_envs():
+    envs = [{"name": "hdf5", "display_name": "A"}, {"name": "lesson2", "display_name": "B"}]
+    cfg = json.loads(render("hdf_env", "hdfhub.json.j2", hdf_env_environments=envs))
+    assert cfg["KernelSpecManager"]["allowed_kernelspecs"] == ["hdf5", "lesson2"]
+    assert cfg["MappingKernelManager"]["default_kernel_name"] == "hdf5"
+
+
+@pytest.mark.parametrize("port,target", [(443, "https://$host$request_uri"),
+                                         (8443, "https://$host:8443$request_uri")])
+def test_redirect_keeps_the_public_port(port, target):
+    conf = render("nginx_tls", "hdfhub.conf.j2", nginx_tls_public_https_port=port,
+                  jupyterhub_proxy_port=8000)
+    assert f"return 301 {target};" in conf
+
+
+@pytest.mark.parametrize("mode,hsts", [("selfsigned", False), ("provided", True)])
+def test_hsts_only_with_a_trusted_certificate(mode, hsts):
+    conf = render("nginx_tls", "hdfhub.conf.j2", hdfhub_tls_mode=mode, jupyterhub_proxy_port=8000)
+    assert ("Strict-Transport-Security" in conf) is hsts
+
+
+def test_certificate_names_are_typed():
+    sans = Templar(loader=DataLoader(), variables=role_vars(
+        "nginx_tls", hdfhub_domain="hub.test", hdfhub_extra_names=["192.0.2.1", "alt.test", "::1"],
+    )).template(trust_as_template("{{ __nginx_tls_sans }}"))
+    assert sans == ["DNS:hub.test", "DNS:localhost", "IP:127.0.0.1", "IP:192.0.2.1",
+                    "DNS:alt.test", "IP:::1"]
+
+
+def test_hub_and_env_pin_the_same_jupyterhub():
+    def pin(path):
+        for line in pathlib.Path(path).read_text().splitlines():
+            if line.startswith("jupyterhub=="):
+                return line
+        raise AssertionError(f"no jupyterhub pin in {path}")
+    assert pin(ROOT / "roles/jupyterhub/files/hub.lock") == \
+        pin(ROOT / "roles/hdf_env/files/pip/hdf5.lock")

@@ -1,0 +1,63 @@
+"""The hub-name to Unix-account rule shared by Ansible and the spawner."""
+import re
+import string
+
+import pytest
+
+from conftest import load_module
+
+# Debian's useradd: letters, digits, '_' and '-', not starting with '-'.
+UNIX_NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
+
+
+@pytest.mark.parametrize("name", ["alice", "bob_2", "x", "a-b", "0day"])
+def test_short_safe_names_map_to_prefix_plus_name(users_model, name):
+    assert users_model.unix_username(name) == "jupyter-" + name
+
+
+@pytest.mark.parametrize("name", [
+    "grace.hopper@example.org",
+    "a" * 40,
+    "first.last",
+    "user@host",
+])
+def test_other_names_become_valid_unix_names(users_model, name):
+    account = users_model.unix_username(name)
+    assert account.startswith("jupyter-")
+    assert len(account) <= 32
+    assert UNIX_NAME.match(account), account
+
+
+def test_cleaning_never_merges_two_names(users_model):
+    names = ["a.b", "a-b", "a@b", "a_b", "x" * 24, "x" * 25, "x" * 26, "x" * 40]
+    accounts = [users_model.unix_username(n) for n in names]
+    assert len(set(accounts)) == len(names)
+
+
+def test_rule_is_stable(users_model):
+    # Pre-created accounts and first-login accounts must agree across runs.
+    name = "grace.hopper@example.org"
+    assert users_model.unix_username(name) == users_model.unix_username(name)
+
+
+@pytest.mark.parametrize("name", ["Alice", "a b", "", "-x", "a/b", "a:b", ".x", None, 7])
+def test_names_that_cannot_be_accounts_are_refused(users_model, name):
+    with pytest.raises(ValueError, match="not a valid hub user name"):
+        users_model.unix_username(name)
+
+
+def test_every_printable_single_char_either_maps_or_is_refused(users_model):
+    for ch in string.printable:
+        try:
+            account = users_model.unix_username(ch)
+        except ValueError:
+            continue
+        assert UNIX_NAME.match(account), (ch, account)
+
+
+def test_filter_and_test_plugins_use_the_module(users_model):
+    filters = load_module("roles/hub_users/filter_plugins/hdfhub_users.py", "f").FilterModule()
+    tests = load_module("roles/hub_users/test_plugins/hdfhub_users.py", "t").TestModule()
+    assert filters.filters()["unix_username"]("a.b") == users_model.unix_username("a.b")
+    assert tests.tests()["hub_username"]("alice")
+    assert not tests.tests()["hub_username"]("Alice")

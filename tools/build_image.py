@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Build a minimal Debian rootfs with systemd and import it as a podman image.
+
+The molecule scenarios boot this image with systemd as PID 1. It is built
+locally (debootstrap, then `podman import`) because no container registry is
+reachable from CI. An image that already exists is kept unless --force.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+MIRROR = "http://deb.debian.org/debian"
+SECURITY = "http://deb.debian.org/debian-security"
+# Just enough for Ansible to connect and systemd to boot; the appliance
+# installs everything else itself, as it would on a fresh cloud host.
+PACKAGES = "systemd,systemd-sysv,dbus,python3,procps"
+RELEASES = {"bookworm": "12", "trixie": "13"}
+
+
+def run(cmd, **kw):
+    print("+", " ".join(cmd), flush=True)
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def image_exists(tag):
+    return subprocess.run(["podman", "image", "exists", tag]).returncode == 0
+
+
+def build(release, tag):
+    with tempfile.TemporaryDirectory(prefix="hdfhub-rootfs-") as tmp:
+        root = os.path.join(tmp, "rootfs")
+        keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+        run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}",
+             f"--keyring={keyring}", release, root, MIRROR],
+            stdout=subprocess.DEVNULL)
+        with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
+            f.write(f"deb {MIRROR} {release} main\n"
+                    f"deb {MIRROR} {release}-updates main\n"
+                    f"deb {SECURITY} {release}-security main\n")
+        # An empty machine-id is filled in at first boot, as on a real host.
+        open(os.path.join(root, "etc/machine-id"), "w").close()
+        # libkmod does not work inside the container; the unit would fail and
+        # leave the system 'degraded'.
+        os.symlink("/dev/null", os.path.join(
+            root, "etc/systemd/system/systemd-modules-load.service"))
+        shutil.rmtree(os.path.join(root, "var/cache/apt/archives"),
+                      ignore_errors=True)
+        tar = os.path.join(tmp, "rootfs.tar")
+        run(["tar", "-C", root, "-cf", tar, "."])
+        run(["podman", "import", "--change", "CMD=/sbin/init",
+             "--change", "STOPSIGNAL=SIGRTMIN+3", tar, tag],
+            stdout=subprocess.DEVNULL)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--release", default="bookworm", choices=sorted(RELEASES))
+    p.add_argument("--tag", help="image tag (default localhost/hdfhub-debian<N>)")
+    p.add_argument("--force", action="store_true", help="rebuild if present")
+    a = p.parse_args()
+    tag = a.tag or f"localhost/hdfhub-debian{RELEASES[a.release]}:latest"
+    if image_exists(tag) and not a.force:
+        print(f"{tag} exists; use --force to rebuild")
+        return 0
+    build(a.release, tag)
+    print(f"built {tag}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
