@@ -103,9 +103,12 @@ def test_kernelspec_is_valid_json():
 
 def test_server_kernel_config_lists_only_our_envs():
     envs = [{"name": "hdf5", "display_name": "A"}, {"name": "lesson2", "display_name": "B"}]
-    cfg = json.loads(render("hdf_env", "hdfhub.json.j2", hdf_env_environments=envs))
-    assert cfg["KernelSpecManager"]["allowed_kernelspecs"] == ["hdf5", "lesson2"]
-    assert cfg["MappingKernelManager"]["default_kernel_name"] == "hdf5"
+    text = render("hdf_env", "jupyter_server_config.py.j2", hdf_env_environments=envs)
+    c = Config()
+    exec(compile(text, "jupyter_server_config.py", "exec"), {"get_config": lambda: c})
+    assert c.KernelSpecManager.allowed_kernelspecs == ["hdf5", "lesson2"]
+    assert c.KernelSpecManager.ensure_native_kernel is False
+    assert c.MappingKernelManager.default_kernel_name == "hdf5"
 
 
 @pytest.mark.parametrize("port,target", [(443, "https://$host$request_uri"),

@@ -5,13 +5,14 @@ from this machine through the ports the scenario publishes on loopback, so
 every request crosses nginx and TLS as a browser's would.
 """
 import json
-import secrets
+import re
 import ssl
 import time
 import uuid
 
 import pytest
 import requests
+import testinfra
 import websocket
 
 HTTPS = "https://localhost:8443"
@@ -20,10 +21,17 @@ TLS_DIR = "/etc/hdfhub/tls"
 
 
 @pytest.fixture(scope="session")
-def ca_file(tmp_path_factory, host):
+def guest(request):
+    """The converged host, for session-scoped fixtures (testinfra's `host` is not)."""
+    opts = request.config.option
+    return testinfra.get_host(f"{opts.connection}://{opts.hosts}")
+
+
+@pytest.fixture(scope="session")
+def ca_file(tmp_path_factory, guest):
     """The local CA certificate, copied out of the host."""
     path = tmp_path_factory.mktemp("ca") / "ca.crt"
-    path.write_text(host.file(f"{TLS_DIR}/ca.crt").content_string)
+    path.write_text(guest.file(f"{TLS_DIR}/ca.crt").content_string)
     return str(path)
 
 
@@ -46,9 +54,12 @@ class HubUser:
 
     def __init__(self, name, ca_file):
         self.name = name
-        self.password = secrets.token_urlsafe(12)
+        # The first login sets it (firstuse); fixed so that verify can re-run.
+        self.password = f"verify-{name}-password"
         self.session = requests.Session()
         self.session.verify = ca_file
+        # Otherwise REQUESTS_CA_BUNDLE from the environment overrides `verify`.
+        self.session.trust_env = False
         self.ca_file = ca_file
         self.token = None
 
@@ -61,6 +72,9 @@ class HubUser:
                               data={"username": self.name, "password": self.password,
                                     "_xsrf": xsrf})
         assert r.status_code == 302, f"login of {self.name} failed: {r.status_code} {r.text[:300]}"
+        # The XSRF token is bound to the new login session: read it from a page.
+        home = self.session.get(f"{HTTPS}/hub/home", timeout=30)
+        xsrf = re.search(r'xsrf_token: "([^"]+)"', home.text).group(1)
         r = self.session.post(f"{HTTPS}/hub/api/users/{self.name}/tokens", timeout=30,
                               headers={"X-XSRFToken": xsrf, "Referer": f"{HTTPS}/hub/"},
                               json={"note": "verify", "expires_in": 3600})
@@ -80,6 +94,8 @@ class HubUser:
         return r.json()["servers"].get("")
 
     def start(self, timeout=180):
+        if self.server() is not None:  # left over from an earlier verify run
+            self.stop()
         r = self.api("POST", f"/hub/api/users/{self.name}/server")
         assert r.status_code in (201, 202), r.text
         wait_for(lambda: (self.server() or {}).get("ready"), timeout,

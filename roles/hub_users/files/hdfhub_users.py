@@ -22,10 +22,10 @@ _SAFE = re.compile(r"^[a-z0-9_][a-z0-9_-]*$")
 _HASH_LEN = 6
 
 
-def unix_username(name: str, prefix: str = PREFIX) -> str:
+def unix_username(name: str) -> str:
     """Return the Unix account for hub user `name`.
 
-    Names that are already safe and short enough map to `<prefix><name>`.
+    Names that are already safe and short enough map to `jupyter-<name>`.
     Others are cleaned and cut, and a short hash of the original name is
     appended, so two different hub names never share an account.
     """
@@ -33,20 +33,20 @@ def unix_username(name: str, prefix: str = PREFIX) -> str:
         raise ValueError(
             f"{name!r} is not a valid hub user name: use lower-case letters, "
             f"digits and '_', '.', '@', '-' (pattern {HUB_NAME_PATTERN})")
-    room = MAX_UNIX_NAME - len(prefix)
+    room = MAX_UNIX_NAME - len(PREFIX)
     if _SAFE.match(name) and len(name) <= room:
-        return prefix + name
+        return PREFIX + name
     digest = hashlib.sha256(name.encode()).hexdigest()[:_HASH_LEN]
     cleaned = re.sub(r"[^a-z0-9_-]", "-", name)[: room - _HASH_LEN - 1]
-    return f"{prefix}{cleaned}-{digest}"
+    return f"{PREFIX}{cleaned}-{digest}"
 
 
-def ensure_user(name: str, admin: bool, prefix: str = PREFIX) -> str:
+def ensure_user(name: str, admin: bool) -> str:
     """Create (or fix the groups of) the Unix account of hub user `name`.
 
     Home mode comes from HOME_MODE in /etc/login.defs (set by the role).
     """
-    account = unix_username(name, prefix)
+    account = unix_username(name)
     groups = [USERS_GROUP] + ([ADMINS_GROUP] if admin else [])
     try:
         pwd.getpwnam(account)

@@ -2,7 +2,8 @@
 
 Hub user NAME runs as `jupyter-NAME` (see hdfhub_users) in a transient
 systemd unit of the same name. Admins keep sudo inside their server only when
-the site allows it; everyone else runs with NoNewPrivileges.
+the site allows it; everyone else runs with NoNewPrivileges and private
+devices.
 """
 from systemdspawner import SystemdSpawner
 from traitlets import Bool
@@ -26,4 +27,8 @@ class HdfhubSpawner(SystemdSpawner):
         admin = bool(self.user.admin)
         hdfhub_users.ensure_user(self.user.name, admin)
         self.disable_user_sudo = not (admin and self.admin_sudo)
+        # systemd implies NoNewPrivileges for PrivateDevices in a unit with
+        # User=, which would break sudo; a sudo-capable admin gains nothing
+        # from device isolation anyway.
+        self.isolate_devices = self.disable_user_sudo
         return await super().start()
