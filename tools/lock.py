@@ -18,18 +18,27 @@ SPECS = [
 ]
 TARGET_PYTHON = "3.11"
 TARGET_PLATFORM = "x86_64-manylinux_2_36"  # glibc of Debian 12
+# Every release preflight accepts must find a wheel for every pin as well
+# (Debian 13 ships Python 3.13; laptops may be arm64).
+ALSO_SERVED = [("3.13", "x86_64-manylinux_2_36"), ("3.11", "aarch64-manylinux_2_36"),
+               ("3.13", "aarch64-manylinux_2_36")]
+
+
+def compile_(src: pathlib.Path, python: str, platform: str, *extra: str) -> None:
+    subprocess.run([sys.executable, "-m", "uv", "pip", "compile", str(src.relative_to(ROOT)),
+                    "--python-version", python, "--python-platform", platform,
+                    "--only-binary", ":all:", "--no-header", "--quiet", *extra],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
 def lock(spec: pathlib.Path, upgrade: bool) -> None:
     out = spec.with_suffix(".lock")
-    cmd = [sys.executable, "-m", "uv", "pip", "compile", str(spec.relative_to(ROOT)),
-           "--python-version", TARGET_PYTHON, "--python-platform", TARGET_PLATFORM,
-           "--only-binary", ":all:", "--no-header", "--quiet",
-           "-o", str(out.relative_to(ROOT))]
-    if upgrade:
-        cmd.append("--upgrade")
-    subprocess.run(cmd, check=True, cwd=ROOT)
-    print(f"locked {out.relative_to(ROOT)}")
+    compile_(spec, TARGET_PYTHON, TARGET_PLATFORM, "-o", str(out.relative_to(ROOT)),
+             *(["--upgrade"] if upgrade else []))
+    for python, platform in ALSO_SERVED:
+        # Fails if some pin has no wheel there.
+        compile_(out, python, platform, "--no-deps")
+    print(f"locked {out.relative_to(ROOT)} (also checked for {ALSO_SERVED})")
 
 
 def main() -> int:

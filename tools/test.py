@@ -5,12 +5,13 @@ Tiers, in order (pick with arguments, e.g. `tools/test.py static`):
   static    yamllint, ansible-lint (production profile), syntax check
   unit      pytest tests/ (filters, templates, and preflight against a
             throwaway container)
-  converge  molecule scenario `default`: converge in a systemd container,
-            idempotence, then testinfra/end-to-end verify
+  converge  molecule scenarios `default` (Debian 12) and `debian13`: converge
+            in a systemd container, idempotence, then testinfra and
+            end-to-end verify
 
 Tools come from requirements-dev.txt, installed into .venv on first use.
-The converge tier needs podman, runc and debootstrap on this machine
-(.ci/run installs them on Debian).
+The unit and converge tiers need podman, runc, slirp4netns and debootstrap
+on this machine (.ci/run installs them on Debian).
 """
 import argparse
 import hashlib
@@ -24,6 +25,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 TIERS = ("static", "unit", "converge")
+# molecule scenario -> Debian release of its image
+SCENARIOS = {"default": "bookworm", "debian13": "trixie"}
 
 
 def run(*cmd, **kw):
@@ -55,8 +58,9 @@ def unit():
 
 
 def converge():
-    run(BIN / "python", "tools/build_image.py", "--release", "bookworm")
-    run(BIN / "molecule", "test", "--scenario-name", "default")
+    for scenario, release in SCENARIOS.items():
+        run(BIN / "python", "tools/build_image.py", "--release", release)
+        run(BIN / "molecule", "test", "--scenario-name", scenario)
 
 
 def main():

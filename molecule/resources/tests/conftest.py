@@ -5,6 +5,7 @@ from this machine through the ports the scenario publishes on loopback, so
 every request crosses nginx and TLS as a browser's would.
 """
 import json
+import os
 import re
 import ssl
 import time
@@ -15,8 +16,10 @@ import requests
 import testinfra
 import websocket
 
-HTTPS = "https://localhost:8443"
-HTTP = "http://127.0.0.1:8080"
+# Each scenario publishes nginx on its own loopback ports (molecule.yml).
+HTTPS_PORT = int(os.environ.get("HDFHUB_TEST_HTTPS_PORT", "8443"))
+HTTPS = f"https://localhost:{HTTPS_PORT}"
+HTTP = f"http://127.0.0.1:{os.environ.get('HDFHUB_TEST_HTTP_PORT', '8080')}"
 TLS_DIR = "/etc/hdfhub/tls"
 
 

@@ -4,7 +4,7 @@ import socket
 import ssl
 
 import requests
-from conftest import HTTP, HTTPS, TLS_DIR
+from conftest import HTTP, HTTPS, HTTPS_PORT, TLS_DIR
 from sslyze import (CertificateInfoExtraArgument, Scanner, ScanCommandsExtraArguments,
                     ServerNetworkLocation, ServerScanRequest, ServerScanStatusEnum)
 from sslyze.mozilla_tls_profile.tls_config_checker import (
@@ -59,7 +59,7 @@ def test_no_tls_1_1():
     ctx.verify_mode = ssl.CERT_NONE
     ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
     ctx.set_ciphers("ALL:@SECLEVEL=0")
-    with socket.create_connection(("127.0.0.1", 8443), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", HTTPS_PORT), timeout=10) as sock:
         try:
             ctx.wrap_socket(sock, server_hostname="localhost")
         except (ssl.SSLError, ConnectionResetError):
@@ -68,7 +68,7 @@ def test_no_tls_1_1():
 
 
 def test_mozilla_intermediate_compliant(ca_file):
-    location = ServerNetworkLocation("localhost", 8443, ip_address="127.0.0.1")
+    location = ServerNetworkLocation("localhost", HTTPS_PORT, ip_address="127.0.0.1")
     extra = ScanCommandsExtraArguments(
         certificate_info=CertificateInfoExtraArgument(custom_ca_file=pathlib.Path(ca_file)))
     scanner = Scanner()
