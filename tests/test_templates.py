@@ -141,3 +141,13 @@ def test_hub_and_env_pin_the_same_jupyterhub():
         raise AssertionError(f"no jupyterhub pin in {path}")
     assert pin(ROOT / "roles/jupyterhub/files/hub.lock") == \
         pin(ROOT / "roles/hdf_env/files/pip/hdf5.lock")
+
+
+@pytest.mark.parametrize("auth,template,create", [("firstuse", "jupyter-{USERNAME}", True),
+                                                   ("pam", "{USERNAME}", False)])
+def test_pam_users_run_as_their_own_accounts(auth, template, create, tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator=auth, **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert c.SystemdSpawner.username_template == template
+    assert c.SystemdSpawner.unit_name_template == "jupyter-{USERNAME}"
+    assert c.HdfhubSpawner.get("create_accounts", True) is create

@@ -42,7 +42,10 @@ def ensure_venv():
     if stamp.exists() and stamp.read_text() == digest:
         return
     run(sys.executable, "-m", "venv", "--clear", VENV)
-    run(BIN / "pip", "install", "--quiet", "--requirement", reqs)
+    # uv (pinned in the same file) installs the rest several times faster than pip.
+    uv_pin = next(line for line in reqs.read_text().splitlines() if line.startswith("uv=="))
+    run(BIN / "pip", "install", "--quiet", uv_pin)
+    run(BIN / "uv", "pip", "install", "--quiet", "--python", BIN / "python", "--requirement", reqs)
     stamp.write_text(digest)
 
 

@@ -117,6 +117,27 @@ def test_admin_server_keeps_sudo(host, admin):
         admin.stop()
 
 
+def test_first_start_creates_the_account(host, admin):
+    # carol is in no inventory list: the spawner makes her account (TLJH style).
+    name = "carol"
+    r = admin.api("POST", f"/hub/api/users/{name}")
+    assert r.status_code in (201, 409), r.text
+    r = admin.api("POST", f"/hub/api/users/{name}/server")
+    assert r.status_code in (201, 202), r.text
+    wait_for(lambda: (admin.api("GET", f"/hub/api/users/{name}").json()["servers"]
+                      .get("", {}).get("ready")), 180, what="carol's server")
+    account = host.user("jupyter-carol")
+    assert account.exists
+    assert "jupyterhub-users" in account.groups
+    assert "jupyterhub-admins" not in account.groups
+    home = host.file("/home/jupyter-carol")
+    assert (home.user, home.mode) == ("jupyter-carol", 0o700)
+    r = admin.api("DELETE", f"/hub/api/users/{name}/server")
+    assert r.status_code in (202, 204), r.text
+    wait_for(lambda: unit_props(host, "jupyter-carol", "LoadState")["LoadState"] == "not-found",
+             60, what="carol's unit to go")
+
+
 def test_hub_restart_keeps_user_server(host, alice_server):
     pid = unit_props(host, "jupyter-alice", "MainPID")["MainPID"]
     host.check_output("systemctl restart jupyterhub")

@@ -1,9 +1,13 @@
-"""SystemdSpawner that makes the Unix account on first start (TLJH style).
+"""SystemdSpawner with the hdfhub user model.
 
-Hub user NAME runs as `jupyter-NAME` (see hdfhub_users) in a transient
-systemd unit of the same name. Admins keep sudo inside their server only when
-the site allows it; everyone else runs with NoNewPrivileges and private
-devices.
+By default (TLJH style) hub user NAME runs as the Unix account
+`jupyter-NAME` (see hdfhub_users), made on first start, in a transient
+systemd unit of the same name. With PAM, people already have Unix accounts:
+`create_accounts` is off and NAME runs as the account NAME, in the unit
+`jupyter-NAME`.
+
+Admins keep sudo inside their server only when the site allows it; everyone
+else runs with NoNewPrivileges and private devices.
 """
 from systemdspawner import SystemdSpawner
 from traitlets import Bool
@@ -15,17 +19,23 @@ class HdfhubSpawner(SystemdSpawner):
     admin_sudo = Bool(
         True, config=True,
         help="Let admins use sudo in their servers (NoNewPrivileges off for them).")
+    create_accounts = Bool(
+        True, config=True,
+        help="Map NAME to a jupyter-NAME account made on first start; "
+             "off when people log in with existing Unix accounts (PAM).")
 
     def _expand_user_vars(self, string):
-        # {USERNAME} is the cleaned, Unix-safe part after the prefix, so
-        # 'jupyter-{USERNAME}' is both the account and the unit name.
-        account = hdfhub_users.unix_username(self.user.name)
-        short = account[len(hdfhub_users.PREFIX):]
-        return string.replace("{USERNAME}", short).replace("{USERID}", str(self.user.id))
+        name = self.user.name
+        if self.create_accounts:
+            # The Unix-safe part after the prefix, so that 'jupyter-{USERNAME}'
+            # is both the account and the unit name.
+            name = hdfhub_users.unix_username(name)[len(hdfhub_users.PREFIX):]
+        return string.replace("{USERNAME}", name).replace("{USERID}", str(self.user.id))
 
     async def start(self):
         admin = bool(self.user.admin)
-        hdfhub_users.ensure_user(self.user.name, admin)
+        if self.create_accounts:
+            hdfhub_users.ensure_user(self.user.name, admin)
         self.disable_user_sudo = not (admin and self.admin_sudo)
         # systemd implies NoNewPrivileges for PrivateDevices in a unit with
         # User=, which would break sudo; a sudo-capable admin gains nothing
