@@ -17,6 +17,7 @@ import argparse
 import hashlib
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import time
@@ -25,13 +26,24 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 TIERS = ("static", "unit", "converge")
+# Time budgets (seconds) that keep a CI run (90 min on 2 cores) well inside
+# its limit: a hung step fails with a clear message instead of eating it all.
+BUDGET = {"static": 600, "unit": 900, "scenario": 1800}
 # molecule scenario -> Debian release of its image
 SCENARIOS = {"default": "bookworm", "debian13": "trixie"}
 
 
-def run(*cmd, **kw):
+def run(*cmd, budget=None):
     print("+", " ".join(map(str, cmd)), flush=True)
-    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)
+    # Own process group, so a step over budget is stopped with all it started.
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, start_new_session=True)
+    try:
+        rc = proc.wait(timeout=budget)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        sys.exit(f"over its time budget of {budget} s: {' '.join(map(str, cmd))}")
+    if rc:
+        sys.exit(f"failed with exit code {rc}: {' '.join(map(str, cmd))}")
 
 
 def ensure_venv():
@@ -50,20 +62,20 @@ def ensure_venv():
 
 
 def static():
-    run(BIN / "yamllint", "--strict", ".")
-    run(BIN / "ansible-lint", "--profile", "production")
-    run(BIN / "ansible-playbook", "--syntax-check", "playbooks/site.yml")
+    run(BIN / "yamllint", "--strict", ".", budget=BUDGET["static"])
+    run(BIN / "ansible-lint", "--profile", "production", budget=BUDGET["static"])
+    run(BIN / "ansible-playbook", "--syntax-check", "playbooks/site.yml", budget=BUDGET["static"])
 
 
 def unit():
-    run(BIN / "python", "tools/build_image.py", "--release", "bookworm")
-    run(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", "tests")
+    run(BIN / "python", "tools/build_image.py", "--release", "bookworm", budget=BUDGET["unit"])
+    run(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", "tests", budget=BUDGET["unit"])
 
 
 def converge():
     for scenario, release in SCENARIOS.items():
-        run(BIN / "python", "tools/build_image.py", "--release", release)
-        run(BIN / "molecule", "test", "--scenario-name", scenario)
+        run(BIN / "python", "tools/build_image.py", "--release", release, budget=BUDGET["unit"])
+        run(BIN / "molecule", "test", "--scenario-name", scenario, budget=BUDGET["scenario"])
 
 
 def main():

@@ -1,0 +1,38 @@
+"""The hdfhub_venv module's reading of locks and venvs, and its plan."""
+import pytest
+
+from conftest import load_module
+
+venv = load_module("roles/python_venv/library/hdfhub_venv.py", "hdfhub_venv")
+
+
+def test_lock_lines_and_comments():
+    pins = venv.read_lock("numpy==2.4.6\n    # via h5py\nTyping_Extensions==4.15.0 ; python_version < '3.13'\n\n")
+    assert pins == {"numpy": ("numpy", "2.4.6"),
+                    "typing-extensions": ("Typing_Extensions", "4.15.0")}
+
+
+def test_unpinned_line_is_refused():
+    with pytest.raises(ValueError, match="not a pin"):
+        venv.read_lock("numpy>=2\n")
+
+
+def test_installed_metadata_is_read(tmp_path):
+    site = tmp_path / "lib" / "python3.11" / "site-packages"
+    for name, version in [("h5py", "3.16.0"), ("Jupyter_Server", "2.17.0")]:
+        d = site / f"{name}-{version}.dist-info"
+        d.mkdir(parents=True)
+        (d / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\nbody\n")
+    assert venv.installed_in(str(tmp_path)) == {"h5py": "3.16.0", "jupyter-server": "2.17.0"}
+
+
+def test_plan_installs_missing_and_changed_and_removes_extras():
+    pins = venv.read_lock("a==1\nb==2\nc==3\n")
+    install, remove = venv.plan(pins, {"a": "1", "b": "1", "pip": "23", "stray": "9"})
+    assert install == ["b==2", "c==3"]
+    assert remove == ["stray"]
+
+
+def test_plan_of_a_venv_in_step_is_empty():
+    pins = venv.read_lock("a==1\nb==2\n")
+    assert venv.plan(pins, {"a": "1", "b": "2", "setuptools": "70"}) == ([], [])
