@@ -9,7 +9,8 @@ Tiers, in order (pick with arguments, e.g. `tools/test.py static`):
             in a systemd container, idempotence, then testinfra and
             end-to-end verify
 
-Tools come from requirements-dev.txt, installed into .venv on first use.
+Tools come from requirements-dev.txt (which includes requirements.txt),
+installed into .venv on first use.
 The unit and converge tiers need podman, runc, slirp4netns and debootstrap
 on this machine (.ci/run installs them on Debian).
 """
@@ -47,10 +48,10 @@ def run(*cmd, budget=None):
 
 
 def ensure_venv():
-    """Create .venv from requirements-dev.txt, again whenever that file changes."""
+    """Create .venv from requirements-dev.txt, again whenever a requirements file changes."""
     reqs = ROOT / "requirements-dev.txt"
     stamp = VENV / ".requirements.sha256"
-    digest = hashlib.sha256(reqs.read_bytes()).hexdigest()
+    digest = hashlib.sha256(reqs.read_bytes() + (ROOT / "requirements.txt").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
     run(sys.executable, "-m", "venv", "--clear", VENV)

@@ -37,3 +37,9 @@ def test_hub_and_proxy_listen_on_loopback_only(host, port):
 def test_system_is_not_degraded(host):
     assert host.run("systemctl is-system-running").stdout.strip() == "running", \
         host.run("systemctl --failed --no-legend").stdout
+
+
+def test_idle_culler_runs_with_the_inventory_timeout(host):
+    # A hub-managed service: the hub starts it and restarts it with itself.
+    out = host.run("pgrep -af jupyterhub_idle_culler").stdout
+    assert "--timeout=3600" in out, out
