@@ -21,6 +21,16 @@ HTTPS_PORT = int(os.environ.get("HDFHUB_TEST_HTTPS_PORT", "8443"))
 HTTPS = f"https://localhost:{HTTPS_PORT}"
 HTTP = f"http://127.0.0.1:{os.environ.get('HDFHUB_TEST_HTTP_PORT', '8080')}"
 TLS_DIR = "/etc/hdfhub/tls"
+# How the scenario's hub logs people in (its molecule.yml sets this): with
+# firstuse, hub user NAME runs as jupyter-NAME, made by hdfhub; with pam, as
+# the existing account NAME (made by the scenario's prepare playbook).
+PAM = os.environ.get("HDFHUB_TEST_AUTH", "firstuse") == "pam"
+firstuse_only = pytest.mark.skipif(PAM, reason="hdfhub makes no accounts with PAM")
+
+
+def account(name):
+    """The Unix account that hub user `name` runs as."""
+    return name if PAM else f"jupyter-{name}"
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +67,8 @@ class HubUser:
 
     def __init__(self, name, ca_file):
         self.name = name
-        # The first login sets it (firstuse); fixed so that verify can re-run.
+        # firstuse: the first login sets it, fixed so that verify can re-run;
+        # pam: molecule/resources/prepare_pam.yml gives the accounts this password.
         self.password = f"verify-{name}-password"
         self.session = requests.Session()
         self.session.verify = ca_file

@@ -1,5 +1,6 @@
 """Secrets, homes and environments are fenced off from users."""
 import pytest
+from conftest import PAM, account, firstuse_only
 
 
 def as_user(host, user, command):
@@ -25,6 +26,7 @@ def test_secrets_survive_a_reconverge_unchanged(host):
     assert secret <= config
 
 
+@firstuse_only
 @pytest.mark.parametrize("user", ["jupyter-alice", "jupyter-bob", "jupyter-admin"])
 def test_precreated_homes_are_private(host, user):
     home = host.file(f"/home/{user}")
@@ -32,6 +34,7 @@ def test_precreated_homes_are_private(host, user):
     assert (home.user, home.mode) == (user, 0o700)
 
 
+@firstuse_only
 def test_long_names_get_a_hashed_account(host):
     entries = host.check_output("getent passwd").splitlines()
     names = [e.split(":")[0] for e in entries if "hub user grace.hopper@example.org" in e]
@@ -39,33 +42,43 @@ def test_long_names_get_a_hashed_account(host):
     assert names[0].startswith("jupyter-grace-hopper-") and len(names[0]) <= 32
 
 
+@firstuse_only
 def test_user_cannot_read_another_home(host):
     assert as_user(host, "jupyter-alice", "ls /home/jupyter-bob").rc != 0
     assert as_user(host, "jupyter-bob", "ls /home/jupyter-bob").rc == 0
 
 
 def test_user_cannot_write_the_environment(host):
-    r = as_user(host, "jupyter-alice", "touch /opt/hdfhub/envs/hdf5/lib/x")
+    r = as_user(host, account("alice"), "touch /opt/hdfhub/envs/hdf5/lib/x")
     assert r.rc != 0
-    r = as_user(host, "jupyter-alice",
+    r = as_user(host, account("alice"),
                 "/opt/hdfhub/envs/hdf5/bin/pip install --no-index nothing-here 2>&1; "
                 "test -w /opt/hdfhub/envs/hdf5/lib/python3.11/site-packages")
     assert r.rc != 0
 
 
 def test_user_cannot_read_hub_state(host):
-    assert as_user(host, "jupyter-alice", "cat /var/lib/hdfhub/proxy.env").rc != 0
+    assert as_user(host, account("alice"), "cat /var/lib/hdfhub/proxy.env").rc != 0
 
 
 def test_non_admin_cannot_sudo(host):
-    assert as_user(host, "jupyter-alice", "sudo -n true").rc != 0
+    assert as_user(host, account("alice"), "sudo -n true").rc != 0
 
 
+@firstuse_only
 def test_admin_can_sudo_when_allowed(host):
     assert as_user(host, "jupyter-admin", "sudo -n true").rc == 0
 
 
+@firstuse_only
 def test_groups(host):
     assert "jupyterhub-admins" in host.user("jupyter-admin").groups
     assert "jupyterhub-admins" not in host.user("jupyter-alice").groups
     assert "jupyterhub-users" in host.user("jupyter-alice").groups
+
+
+@pytest.mark.skipif(not PAM, reason="only with PAM")
+def test_pam_users_keep_their_own_accounts(host):
+    for name in ("alice", "bob", "admin"):
+        assert host.user(name).exists
+        assert not host.user(f"jupyter-{name}").exists
