@@ -1,91 +1,63 @@
 #!/usr/bin/env python3
-"""Converge benchmark: cold converge, no-op re-converge, changed count.
+"""Converge benchmark: cold, no-op and one-setting-changed converges.
 
-Uses a molecule scenario's container (fresh, so the cold run installs
-everything from the network) and prints one JSON line and a table:
-  cold_s      first converge of a fresh container, online
-  reconverge_s second converge, nothing changed in between
-  changed     tasks reported changed by the second converge (goal: 0)
-  slowest     the 10 slowest tasks of each run (profile_tasks)
+Boots a fresh Debian 12 systemd container and runs playbooks/site.yml inside
+it with connection local (inventories/localhost, as the README's quick start
+does), online. Prints one JSON line and a table:
+  boot_s           container start until systemd is up
+  cold_s           first converge, installs everything from the network
+  noop_s, noop_changed
+                   second converge, nothing changed (goal: <= 30 s, changed 0)
+  setting_s, setting_changed
+                   third converge with one setting changed (the idle-culler
+                   timeout), so the hub configuration is rewritten and the hub
+                   restarted
+  noop_to_cold     ratio measured in this run
+and the 10 slowest tasks of each run (profile_tasks).
 
-Run it on its own (it uses the scenario's container and ports):
-  python3 benchmarks/converge.py [--scenario default] [--keep]
+  python3 benchmarks/converge.py [--keep]
+
+--keep leaves the converged container (hdfhub-bench, nginx on
+https://localhost:7443) running for the spawn, load and TLS benchmarks.
 """
 import argparse
-import json
-import os
-import pathlib
-import re
-import subprocess
 import sys
-import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-TASK_TIME = re.compile(r"^(?P<task>\S.*?) -+ (?P<secs>[0-9.]+)s$")
-RECAP = re.compile(r"^\S+\s+: ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=\d+\s+failed=(?P<failed>\d+)")
-
-
-def molecule(action, scenario):
-    """Run one molecule action; return (seconds, output)."""
-    start = time.monotonic()
-    proc = subprocess.run(["molecule", action, "--scenario-name", scenario], cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    took = time.monotonic() - start
-    if proc.returncode:
-        sys.stdout.write(proc.stdout[-5000:])
-        raise SystemExit(f"molecule {action} failed")
-    return took, proc.stdout
-
-
-def parse(output):
-    """Changed count from the play recap, and the 10 slowest tasks."""
-    changed = failed = None
-    tasks = []
-    for line in output.splitlines():
-        if m := RECAP.match(line.strip()):
-            changed, failed = int(m["changed"]), int(m["failed"])
-        elif m := TASK_TIME.match(line.strip()):
-            tasks.append((m["task"], float(m["secs"])))
-    tasks.sort(key=lambda t: -t[1])
-    return changed, failed, tasks[:10]
+import benchlib
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scenario", default="default")
     p.add_argument("--keep", action="store_true", help="leave the container running")
+    p.add_argument("--name", default=benchlib.NAME, help="container name")
+    p.add_argument("--port", type=int, default=benchlib.HTTPS_PORT,
+                   help="loopback port for the container's nginx")
     a = p.parse_args()
-    os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "molecule/containers.conf"))
-    os.environ.setdefault("ANSIBLE_FORCE_COLOR", "0")
-    os.environ.setdefault("PY_COLORS", "0")
 
-    molecule("destroy", a.scenario)
-    create_s, _ = molecule("create", a.scenario)
-    cold_s, cold_out = molecule("converge", a.scenario)
-    warm_s, warm_out = molecule("converge", a.scenario)
-    if not a.keep:
-        molecule("destroy", a.scenario)
+    boot_s = benchlib.start_container(a.name, a.port)
+    try:
+        cold = benchlib.converge(a.name)
+        noop = benchlib.converge(a.name)
+        setting = benchlib.converge(a.name, ["hdfhub_cull_idle_timeout=1800"])
+        # Back to the inventory's settings, so a kept hub is the documented one.
+        benchlib.converge(a.name) if a.keep else None
+    finally:
+        if not a.keep:
+            benchlib.stop_container(a.name)
 
-    cold_changed, _, cold_slow = parse(cold_out)
-    changed, failed, warm_slow = parse(warm_out)
-    result = {"benchmark": "converge", "scenario": a.scenario,
-              "create_s": round(create_s, 1), "cold_s": round(cold_s, 1),
-              "cold_changed": cold_changed, "reconverge_s": round(warm_s, 1),
-              "changed": changed, "failed": failed,
-              "reconverge_to_cold": round(warm_s / cold_s, 3),
-              "slowest_cold": cold_slow, "slowest_reconverge": warm_slow}
-    print(json.dumps(result))
-    print(f"\n{'figure':<28}{'value':>10}")
-    for key in ("create_s", "cold_s", "cold_changed", "reconverge_s", "changed",
-                "reconverge_to_cold"):
-        print(f"{key:<28}{result[key]:>10}")
-    for label, rows in (("slowest tasks, cold", cold_slow),
-                        ("slowest tasks, re-converge", warm_slow)):
-        print(f"\n{label}:")
-        for task, secs in rows:
-            print(f"  {secs:7.1f} s  {task}")
-    return 0 if changed == 0 and not failed else 1
+    result = {"benchmark": "converge", "connection": "local", "image": benchlib.IMAGE,
+              "boot_s": round(boot_s, 1),
+              "cold_s": round(cold[0], 1), "cold_changed": cold[1],
+              "noop_s": round(noop[0], 1), "noop_changed": noop[1],
+              "setting_s": round(setting[0], 1), "setting_changed": setting[1],
+              "noop_to_cold": round(noop[0] / cold[0], 3),
+              "slowest_cold": cold[3], "slowest_noop": noop[3], "slowest_setting": setting[3]}
+    benchlib.report(result, ["boot_s", "cold_s", "cold_changed", "noop_s", "noop_changed",
+                             "setting_s", "setting_changed", "noop_to_cold"],
+                    [("slowest tasks, cold", cold[3]), ("slowest tasks, no-op", noop[3]),
+                     ("slowest tasks, one setting changed", setting[3])])
+    return 0 if noop[1] == 0 and not any(r[2] for r in (cold, noop, setting)) else 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 import glob
 import os
 import re
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -10,26 +11,38 @@ DOCUMENTATION = r"""
 module: hdfhub_venv
 short_description: Make a Python venv hold exactly the packages of a lock file
 description:
-  - Creates the venv if needed, installs every C(name==version) pin of the lock
-    that is missing or at another version (wheels only, no dependency
-    resolution), and removes packages the lock does not list.
+  - Creates the venv if needed and makes it hold exactly the C(name==version)
+    pins of the lock, with uv (C(uv venv), C(uv pip sync), wheels only): what
+    is missing or at another version is installed, what the lock does not list
+    is removed.
   - Compares installed metadata with the lock first, so a venv in step reports
-    no change, check mode tells the truth, and nothing is downloaded.
+    no change without running uv, check mode tells the truth, and nothing is
+    downloaded.
 options:
   path:
     description: The venv directory.
     type: path
     required: true
-  lockfile:
-    description: Lock file on the host, one C(name==version) per line.
-    type: path
+  lock:
+    description:
+      - The lock's text, one C(name==version) per line (comments allowed),
+        typically C(lookup('file', ...)) of a lock in the role.
+    type: str
     required: true
   python:
     description: Interpreter the venv is created from.
     type: path
     default: /usr/bin/python3
-  pip_args:
-    description: Extra pip install arguments, e.g. C(--no-index) and C(--find-links=DIR).
+  uv:
+    description: The uv executable.
+    type: path
+    required: true
+  cache_dir:
+    description: uv's wheel cache, shared by every venv so a wheel is fetched once.
+    type: path
+    required: true
+  install_args:
+    description: Extra C(uv pip sync) arguments, e.g. C(--offline) and C(--find-links=DIR).
     type: list
     elements: str
     default: []
@@ -44,11 +57,11 @@ removed:
   description: Packages removed because the lock does not list them.
   type: list
   returned: always
+site_packages:
+  description: The venv's site-packages directory (where it is or will be).
+  type: str
+  returned: always
 """
-
-# The venv's own tooling, never in a lock and never removed.
-KEEP = {"pip", "setuptools", "wheel"}
-
 
 def normalize(name):
     """PEP 503 name: lower case, runs of -_. as one '-'."""
@@ -92,45 +105,61 @@ def plan(pins, installed):
     """(pins to install as 'name==version', names to remove)."""
     install = [f"{name}=={version}" for key, (name, version) in sorted(pins.items())
                if installed.get(key) != version]
-    remove = sorted(set(installed) - set(pins) - KEEP)
+    remove = sorted(set(installed) - set(pins))
     return install, remove
+
+
+def site_packages(module, path, python):
+    """lib/pythonX.Y/site-packages of the venv, from its base interpreter's version."""
+    found = glob.glob(os.path.join(path, "lib", "python*", "site-packages"))
+    if found:
+        return found[0]
+    _, out, _ = module.run_command(
+        [python, "-c", "import sys; print('python%d.%d' % sys.version_info[:2])"], check_rc=True)
+    return os.path.join(path, "lib", out.strip(), "site-packages")
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
-            "lockfile": {"type": "path", "required": True},
+            "lock": {"type": "str", "required": True},
             "python": {"type": "path", "default": "/usr/bin/python3"},
-            "pip_args": {"type": "list", "elements": "str", "default": []},
+            "uv": {"type": "path", "required": True},
+            "cache_dir": {"type": "path", "required": True},
+            "install_args": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
     path, p = module.params["path"], module.params
     try:
-        with open(p["lockfile"], encoding="utf-8") as f:
-            pins = read_lock(f.read())
-    except (OSError, ValueError) as e:
-        module.fail_json(msg=f"cannot read lock {p['lockfile']}: {e}")
+        pins = read_lock(p["lock"])
+    except ValueError as e:
+        module.fail_json(msg=f"bad lock for {path}: {e}")
 
     venv_python = os.path.join(path, "bin", "python")
     exists = os.path.exists(venv_python)
     install, remove = plan(pins, installed_in(path) if exists else {})
     changed = not exists or bool(install or remove)
+    result = {"installed": install, "removed": remove,
+              "site_packages": site_packages(module, path, p["python"])}
     if module.check_mode or not changed:
-        module.exit_json(changed=changed, installed=install, removed=remove)
+        module.exit_json(changed=changed, **result)
 
+    # Never fetch a Python (the venv is the system's); trust the system CA
+    # store, which ca_trust manages, rather than uv's built-in roots.
+    env = {"UV_CACHE_DIR": p["cache_dir"], "UV_PYTHON_DOWNLOADS": "never",
+           "UV_NATIVE_TLS": "1", "UV_NO_PROGRESS": "1"}
     if not exists:
-        module.run_command([p["python"], "-m", "venv", path], check_rc=True)
-    env = {"PIP_NO_CACHE_DIR": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    if install:
-        module.run_command([venv_python, "-m", "pip", "install", "--no-deps",
-                            "--only-binary=:all:", *p["pip_args"], *install],
+        module.run_command([p["uv"], "venv", "--quiet", "--python", p["python"], path],
                            check_rc=True, environ_update=env)
-    if remove:
-        module.run_command([venv_python, "-m", "pip", "uninstall", "--yes", *remove],
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as lockfile:
+        lockfile.write(p["lock"])
+        lockfile.flush()
+        module.run_command([p["uv"], "pip", "sync", "--quiet", "--python", venv_python,
+                            "--only-binary", ":all:", *p["install_args"], lockfile.name],
                            check_rc=True, environ_update=env)
-    module.exit_json(changed=True, installed=install, removed=remove)
+    module.exit_json(changed=True, **result)
 
 
 if __name__ == "__main__":
