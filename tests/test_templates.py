@@ -86,6 +86,14 @@ def test_hub_config_carries_limits_users_and_loopback(tmp_path):
     assert "--timeout=600" in c.JupyterHub.services[0]["command"]
 
 
+def test_hub_config_carries_start_tuning(tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", jupyterhub_start_timeout=300,
+                  jupyterhub_http_timeout=90, jupyterhub_user_cpu_weight=30, **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert (c.Spawner.start_timeout, c.Spawner.http_timeout) == (300, 90)
+    assert c.SystemdSpawner.unit_extra_properties == {"CPUWeight": "30"}
+
+
 def test_culler_is_off_at_zero(tmp_path):
     text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_cull_idle_timeout=0, **HUB)
     c, _ = load_hub_config(text, tmp_path)

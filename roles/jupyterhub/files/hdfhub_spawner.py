@@ -8,11 +8,41 @@ systemd unit of the same name. With PAM, people already have Unix accounts:
 
 Admins keep sudo inside their server only when the site allows it; everyone
 else runs with NoNewPrivileges and private devices.
+
+For a room of people pressing Start together (docs/benchmarks.md): at most
+`start_slots` servers start at once, the rest wait their turn as pending;
+the hub learns a server is up within 50 ms instead of after its own
+backoff; and useradd runs off the hub's event loop.
 """
+import asyncio
+import os
+import time
+
 from systemdspawner import SystemdSpawner
-from traitlets import Bool
+from traitlets import Bool, Integer, default
 
 import hdfhub_users
+
+# How often a starting server's port is tried.
+PORT_POLL_S = 0.05
+
+
+async def wait_for_port(ip, port, timeout):
+    """Return once something accepts connections on ip:port (or at timeout;
+    the hub's own HTTP check then reports the failure)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection(ip, port)
+        except OSError:
+            await asyncio.sleep(PORT_POLL_S)
+            continue
+        writer.close()
+        return
+
+
+class HdfhubSpawner(SystemdSpawner):
+    _start_slots = None  # one semaphore per hub process, made on first use
 
 
 class HdfhubSpawner(SystemdSpawner):
@@ -23,6 +53,15 @@ class HdfhubSpawner(SystemdSpawner):
         True, config=True,
         help="Map NAME to a jupyter-NAME account made on first start; "
              "off when people log in with existing Unix accounts (PAM).")
+    start_slots = Integer(
+        config=True,
+        help="Servers that may be starting at the same time (default: one per "
+             "CPU). A start is CPU-bound: more at once only slows every start, "
+             "and the hub, down.")
+
+    @default("start_slots")
+    def _default_start_slots(self):
+        return os.cpu_count() or 1
 
     def _expand_user_vars(self, string):
         name = self.user.name
@@ -35,10 +74,18 @@ class HdfhubSpawner(SystemdSpawner):
     async def start(self):
         admin = bool(self.user.admin)
         if self.create_accounts:
-            hdfhub_users.ensure_user(self.user.name, admin)
+            # useradd takes a while; in the event loop it would stall every
+            # other request the hub is serving.
+            await asyncio.to_thread(hdfhub_users.ensure_user, self.user.name, admin)
         self.disable_user_sudo = not (admin and self.admin_sudo)
         # systemd implies NoNewPrivileges for PrivateDevices in a unit with
         # User=, which would break sudo; a sudo-capable admin gains nothing
         # from device isolation anyway.
         self.isolate_devices = self.disable_user_sudo
-        return await super().start()
+        if HdfhubSpawner._start_slots is None:
+            HdfhubSpawner._start_slots = asyncio.Semaphore(self.start_slots)
+        async with HdfhubSpawner._start_slots:
+            url = await super().start()
+            if url:
+                await wait_for_port(*url, self.http_timeout)
+        return url
