@@ -88,14 +88,14 @@ def stop_container(name=NAME):
     sh("podman", "rm", "--force", "--ignore", name, capture=True)
 
 
-def converge(name=NAME, extra_vars=()):
+def converge(name=NAME, extra_vars=(), playbook="playbooks/site.yml"):
     """One playbook run inside the container: (seconds, changed, failed, slowest 10)."""
     cmd = ["podman", "exec", "--workdir", ROOT,
            "--env", "ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks",
            "--env", "ANSIBLE_FORCE_COLOR=0", name,
            VENV_BIN / "ansible-playbook", "-i", "inventories/localhost",
            "-e", f"@{BENCH_VARS}", *[a for v in extra_vars for a in ("-e", v)],
-           "playbooks/site.yml"]
+           playbook]
     start = time.monotonic()
     proc = sh(*cmd, capture=True)
     took = time.monotonic() - start

@@ -13,6 +13,10 @@ does), online. Prints one JSON line and a table:
                    timeout), so the hub configuration is rewritten and the hub
                    restarted
   noop_to_cold     ratio measured in this run
+  module_call_s    what one no-op module call costs on this host
+                   (benchmarks/floor.yml: 40 calls minus 0 calls)
+  noop_in_calls    noop_s / module_call_s: the no-op converge in module calls,
+                   to compare with how many it makes (its task count)
 and the 10 slowest tasks of each run (profile_tasks).
 
   python3 benchmarks/converge.py [--keep]
@@ -24,6 +28,8 @@ import argparse
 import sys
 
 import benchlib
+
+FLOOR_CALLS = 40
 
 
 def main():
@@ -40,6 +46,8 @@ def main():
         cold = benchlib.converge(a.name)
         noop = benchlib.converge(a.name)
         setting = benchlib.converge(a.name, ["hdfhub_cull_idle_timeout=1800"])
+        floor = [benchlib.converge(a.name, [f"count={n}"], "benchmarks/floor.yml")[0]
+                 for n in (0, FLOOR_CALLS)]
         # Back to the inventory's settings, so a kept hub is the documented one.
         benchlib.converge(a.name) if a.keep else None
     finally:
@@ -52,9 +60,12 @@ def main():
               "noop_s": round(noop[0], 1), "noop_changed": noop[1],
               "setting_s": round(setting[0], 1), "setting_changed": setting[1],
               "noop_to_cold": round(noop[0] / cold[0], 3),
+              "module_call_s": round((floor[1] - floor[0]) / FLOOR_CALLS, 3),
               "slowest_cold": cold[3], "slowest_noop": noop[3], "slowest_setting": setting[3]}
+    result["noop_in_calls"] = round(noop[0] / result["module_call_s"])
     benchlib.report(result, ["boot_s", "cold_s", "cold_changed", "noop_s", "noop_changed",
-                             "setting_s", "setting_changed", "noop_to_cold"],
+                             "setting_s", "setting_changed", "noop_to_cold", "module_call_s",
+                             "noop_in_calls"],
                     [("slowest tasks, cold", cold[3]), ("slowest tasks, no-op", noop[3]),
                      ("slowest tasks, one setting changed", setting[3])])
     return 0 if noop[1] == 0 and not any(r[2] for r in (cold, noop, setting)) else 1

@@ -43,9 +43,6 @@ async def wait_for_port(ip, port, timeout):
 
 class HdfhubSpawner(SystemdSpawner):
     _start_slots = None  # one semaphore per hub process, made on first use
-
-
-class HdfhubSpawner(SystemdSpawner):
     admin_sudo = Bool(
         True, config=True,
         help="Let admins use sudo in their servers (NoNewPrivileges off for them).")
