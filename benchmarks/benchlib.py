@@ -6,6 +6,7 @@ The container mounts this checkout read-only at the same path, so the
 playbook and the Ansible in .venv (made by `tools/test.py`) run unchanged
 inside it: the host and the image are both Debian 12 with the same Python.
 """
+import argparse
 import json
 import os
 import pathlib
@@ -148,6 +149,17 @@ def report(result, rows, tables=()):
 # too, so clients that must run inside the container are piped into it.
 ENV = "/opt/hdfhub/envs/hdf5"
 ENV_PYTHON = f"{ENV}/bin/python"
+
+
+def parser(doc):
+    """An argument parser with the options every benchmark shares: the
+    container and the loopback port of its nginx."""
+    p = argparse.ArgumentParser(description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", default=NAME, help="container name")
+    p.add_argument("--port", type=int, default=HTTPS_PORT,
+                   help="loopback port of the container's nginx")
+    return p
 
 
 def require_running(name=NAME):

@@ -24,7 +24,6 @@ and the 10 slowest tasks of each run (profile_tasks).
 --keep leaves the converged container (hdfhub-bench, nginx on
 https://localhost:7443) running for the spawn, load and TLS benchmarks.
 """
-import argparse
 import sys
 
 import benchlib
@@ -33,12 +32,8 @@ FLOOR_CALLS = 40
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = benchlib.parser(__doc__)
     p.add_argument("--keep", action="store_true", help="leave the container running")
-    p.add_argument("--name", default=benchlib.NAME, help="container name")
-    p.add_argument("--port", type=int, default=benchlib.HTTPS_PORT,
-                   help="loopback port for the container's nginx")
     a = p.parse_args()
 
     boot_s = benchlib.start_container(a.name, a.port)

@@ -24,7 +24,6 @@ their attendee is idle, and this machine's lowest MemAvailable.
 `run_load()` is the same run without the container sampling, for the verify
 suite's smoke test.
 """
-import argparse
 import collections
 import concurrent.futures
 import json
@@ -400,8 +399,7 @@ class Sampler:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = benchlib.parser(__doc__)
     p.add_argument("--users", type=int, default=100, help="attendees")
     p.add_argument("--ramp", type=float, default=60, help="seconds over which they arrive")
     p.add_argument("--idle", type=float, default=30, help="seconds each stays idle")
@@ -409,9 +407,6 @@ def main():
                    help="seconds after which everything still under way fails")
     p.add_argument("--prefix", help="hub user name prefix (default: new for each run)")
     p.add_argument("--interval", type=float, default=2.0, help="sampling interval, seconds")
-    p.add_argument("--name", default=benchlib.NAME, help="container name")
-    p.add_argument("--port", type=int, default=benchlib.HTTPS_PORT,
-                   help="loopback port of the container's nginx")
     a = p.parse_args()
 
     benchlib.require_running(a.name)

@@ -15,7 +15,6 @@ one JSON line and a table: p50/p95 of each series, hub_p50 / bare_p50 (goal
 
   python3 benchmarks/spawn.py [--count 20] [--name hdfhub-bench] [--port 7443]
 """
-import argparse
 import json
 import statistics
 import sys
@@ -118,12 +117,8 @@ def median_mb(kbs):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = benchlib.parser(__doc__)
     p.add_argument("--count", type=int, default=20, help="timed starts of each kind")
-    p.add_argument("--name", default=benchlib.NAME, help="container name")
-    p.add_argument("--port", type=int, default=benchlib.HTTPS_PORT,
-                   help="loopback port of the container's nginx")
     p.add_argument("--user", default="spawnbench", help="hub user to spawn")
     p.add_argument("--bare-port", type=int, default=18888,
                    help="loopback port inside the container for the bare jupyter-lab")

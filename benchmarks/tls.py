@@ -16,7 +16,6 @@ the p50s.
 
   python3 benchmarks/tls.py [--count 300] [--name hdfhub-bench] [--port 7443]
 """
-import argparse
 import json
 import sys
 
@@ -71,12 +70,8 @@ print(json.dumps(times))
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = benchlib.parser(__doc__)
     p.add_argument("--count", type=int, default=300, help="timed requests per variant")
-    p.add_argument("--name", default=benchlib.NAME, help="container name")
-    p.add_argument("--port", type=int, default=benchlib.HTTPS_PORT,
-                   help="loopback port of the container's nginx")
     p.add_argument("--user", default="tlsbench", help="hub user whose server is used")
     a = p.parse_args()
 
