@@ -29,25 +29,30 @@ def image_exists(tag):
     return subprocess.run(["podman", "image", "exists", tag]).returncode == 0
 
 
+def bootstrap(release, root, packages):
+    """Debootstrap a minbase `release` into `root`, with updates and security
+    in its apt sources and an empty machine-id (filled in at first boot, as on
+    a real host)."""
+    keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    run(["debootstrap", "--variant=minbase", f"--include={packages}",
+         f"--keyring={keyring}", release, root, MIRROR],
+        stdout=subprocess.DEVNULL)
+    with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
+        f.write(f"deb {MIRROR} {release} main\n"
+                f"deb {MIRROR} {release}-updates main\n"
+                f"deb {SECURITY} {release}-security main\n")
+    open(os.path.join(root, "etc/machine-id"), "w").close()
+    shutil.rmtree(os.path.join(root, "var/cache/apt/archives"), ignore_errors=True)
+
+
 def build(release, tag):
     with tempfile.TemporaryDirectory(prefix="hdfhub-rootfs-") as tmp:
         root = os.path.join(tmp, "rootfs")
-        keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-        run(["debootstrap", "--variant=minbase", f"--include={PACKAGES}",
-             f"--keyring={keyring}", release, root, MIRROR],
-            stdout=subprocess.DEVNULL)
-        with open(os.path.join(root, "etc/apt/sources.list"), "w") as f:
-            f.write(f"deb {MIRROR} {release} main\n"
-                    f"deb {MIRROR} {release}-updates main\n"
-                    f"deb {SECURITY} {release}-security main\n")
-        # An empty machine-id is filled in at first boot, as on a real host.
-        open(os.path.join(root, "etc/machine-id"), "w").close()
+        bootstrap(release, root, PACKAGES)
         # libkmod does not work inside the container; the unit would fail and
         # leave the system 'degraded'.
         os.symlink("/dev/null", os.path.join(
             root, "etc/systemd/system/systemd-modules-load.service"))
-        shutil.rmtree(os.path.join(root, "var/cache/apt/archives"),
-                      ignore_errors=True)
         tar = os.path.join(tmp, "rootfs.tar")
         run(["tar", "-C", root, "-cf", tar, "."])
         run(["podman", "import", "--change", "CMD=/sbin/init",

@@ -7,6 +7,7 @@ websocket-client, which the hdf5 environment has too, so tls.py can pipe this
 file into the container's Python unchanged.
 """
 import json
+import random
 import re
 import ssl
 import time
@@ -14,6 +15,9 @@ import uuid
 
 import requests
 import websocket
+
+
+ZSTD_FILTER_ID = 32015  # registered with The HDF Group for Zstandard
 
 
 class HubError(AssertionError):
@@ -225,3 +229,25 @@ class HubUser:
                 ws.close()
         finally:
             self.delete_kernel(kernel)
+
+    def check_hdf5(self, n=1000, timeout=120):
+        """Write random integers to an HDF5 file with gzip and with Zstandard
+        (an hdf5plugin filter), read them back in a fresh h5py handle, and
+        raise HubError unless both round trips are exact and each dataset
+        carries its filter."""
+        values = [random.randint(-10**6, 10**6) for _ in range(n)]
+        got = json.loads(self.run_code(f"""
+import json, h5py, hdf5plugin, numpy as np
+data = np.array({values!r}, dtype="int64").reshape(-1, 10)
+with h5py.File("hdfhub-check.h5", "w") as f:
+    f.create_dataset("gzip", data=data, compression="gzip", compression_opts=4)
+    f.create_dataset("zstd", data=data, **hdf5plugin.Zstd(clevel=5))
+with h5py.File("hdfhub-check.h5", "r") as f:
+    print(json.dumps({{name: {{"values": f[name][()].ravel().tolist(),
+                             "filters": list(f[name]._filters)}} for name in f}}))
+""", timeout))
+        for name, fid in (("gzip", "gzip"), ("zstd", str(ZSTD_FILTER_ID))):
+            if got[name]["values"] != values:
+                raise HubError(f"{name} dataset read back differs from what was written")
+            if fid not in got[name]["filters"]:
+                raise HubError(f"{name} dataset has filters {got[name]['filters']}, not {fid}")
