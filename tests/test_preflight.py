@@ -273,9 +273,31 @@ BAD_INPUT = [
                  id="pam-user-without-account"),
     pytest.param({"jupyterhub_proxy_port": "eighty"},
                  ["jupyterhub_proxy_port", "int"], id="role-var-wrong-type-proxy_port"),
+    pytest.param({"hdf_env_backend": "mamba"},
+                 ["hdf_env_backend", "pip, conda"], id="env-backend-unknown"),
+    pytest.param({"hdf_env_environments": [{"name": "hdf5", "display_name": "H",
+                                            "backend": "mamba"}]},
+                 ["hdf_env_environments", "backend", "pip, conda"],
+                 id="env-entry-backend-unknown"),
+    # No conda-forge lock is shipped (none could be generated here).
+    pytest.param({"hdf_env_backend": "conda"},
+                 ["hdf_env: environment hdf5 uses backend conda", "conda/hdf5.lock",
+                  "does not exist", "tools/conda_lock.py"], id="env-conda-lock-missing"),
+    pytest.param({"hdf_env_conda_channel": "conda forge"},
+                 ["hdf_env_conda_channel", "'conda forge'", "neither a channel name"],
+                 id="env-conda-channel-malformed"),
     pytest.param(lambda tmp_path: {"hdfhub_extra_ca_certs": [str(tmp_path / "no-such-ca.crt")]},
                  ["hdfhub_extra_ca_certs", "no-such-ca.crt", "not a file on the controller"],
                  id="extra_ca_certs-missing-file"),
+    # Firewall (roles/firewall).
+    pytest.param({"hdfhub_firewall_allowed_tcp_ports": [22, 443, 70000]},
+                 ["hdfhub_firewall_allowed_tcp_ports", "'70000'", "1 to 65535"],
+                 id="firewall-port-out-of-range"),
+    pytest.param({"firewall_allowed_tcp_ports": [0]},
+                 ["firewall_allowed_tcp_ports", "'0'", "1 to 65535"],
+                 id="firewall-role-port-zero"),
+    pytest.param({"hdfhub_firewall_allowed_tcp_ports": ["ssh"]},
+                 ["hdfhub_firewall_allowed_tcp_ports", "int"], id="firewall-port-not-a-number"),
 ]
 
 

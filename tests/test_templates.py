@@ -1,6 +1,9 @@
 """Render the roles' templates as Ansible would and check what comes out."""
 import json
 import pathlib
+import re
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -77,13 +80,20 @@ def test_hub_config_carries_limits_users_and_loopback(tmp_path):
     assert c.Spawner.mem_limit == "512M"
     assert c.Spawner.cpu_limit == 0.5
     assert c.Authenticator.admin_users == ["admin"]
-    assert c.Authenticator.allowed_users == ["alice"]
+    assert c.Authenticator.allowed_users == ["alice", "admin"]
     assert c.JupyterHub.bind_url.startswith("http://127.0.0.1:")
     assert c.JupyterHub.hub_bind_url.startswith("http://127.0.0.1:")
     assert c.JupyterHub.cleanup_servers is False
     assert c.ConfigurableHTTPProxy.should_start is False
     assert c.Spawner.cmd == ["/opt/hdfhub/envs/hdf5/bin/jupyterhub-singleuser"]
     assert "--timeout=600" in c.JupyterHub.services[0]["command"]
+
+
+def test_admins_may_log_in_when_no_one_else_may(tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_admins=["admin"],
+                  hdfhub_users=[], hdfhub_allow_all_users=False, **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert c.Authenticator.allowed_users == ["admin"]
 
 
 def test_hub_config_carries_start_tuning(tmp_path):
@@ -159,3 +169,41 @@ def test_pam_users_run_as_their_own_accounts(auth, template, create, tmp_path):
     assert c.SystemdSpawner.username_template == template
     assert c.SystemdSpawner.unit_name_template == "jupyter-{USERNAME}"
     assert c.HdfhubSpawner.get("create_accounts", True) is create
+
+
+def test_login_rate_limit_is_configurable():
+    conf = render("nginx_tls", "hdfhub.conf.j2", jupyterhub_proxy_port=8000,
+                  nginx_tls_login_rate="10r/m", nginx_tls_login_burst=3)
+    assert "zone=hdfhub_login:1m rate=10r/m;" in conf
+    assert "limit_req zone=hdfhub_login burst=3;" in conf
+    assert "limit_req_status 429;" in conf
+
+
+@pytest.mark.parametrize("ports,rule", [
+    ([22, 80, 443], "tcp dport { 22, 80, 443 } accept"),
+    (["8443", 22, 443, 443], "tcp dport { 22, 443, 8443 } accept"),
+    ([], None),
+])
+def test_firewall_opens_only_the_listed_ports(ports, rule):
+    conf = render("firewall", "nftables.conf.j2", hdfhub_firewall_allowed_tcp_ports=ports)
+    assert conf.startswith("#!/usr/sbin/nft -f\n#")
+    assert "policy drop;" in conf
+    dports = [line.strip() for line in conf.splitlines() if "dport" in line and "accept" in line]
+    assert dports == ([rule] if rule else [])
+    # Only root may open the proxy's API on loopback.
+    assert "oif lo tcp dport { 8001 } meta skuid != 0 reject with tcp reset" in conf
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
+@pytest.mark.parametrize("unit", ["jupyterhub.service", "jupyterhub-proxy.service"])
+def test_unit_exposure_meets_the_goal(unit, tmp_path):
+    """Issue 5's goal: systemd-analyze security rates each unit 5.0 or less."""
+    text = render("jupyterhub", f"{unit}.j2", hub_users_lib_dir="/opt/hdfhub/lib",
+                  __jupyterhub_node="/opt/hdfhub/hub/bin/node", **HUB)
+    path = tmp_path / unit
+    path.write_text(text)
+    out = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(path)],
+                         capture_output=True, text=True).stdout
+    found = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
+    assert found, out
+    assert float(found.group(1)) <= 5.0

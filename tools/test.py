@@ -2,12 +2,19 @@
 """The project's test command: `python3 tools/test.py` (all tiers).
 
 Tiers, in order (pick with arguments, e.g. `tools/test.py static`):
-  static    yamllint, ansible-lint (production profile), syntax check
+  static    yamllint, ansible-lint (production profile), syntax check,
+            `vagrant validate` and the files the Vagrantfile names
   unit      pytest tests/ (filters, templates, and preflight against a
             throwaway container)
-  converge  molecule scenarios `default` (Debian 12) and `debian13`: converge
-            in a systemd container, idempotence, then testinfra and
-            end-to-end verify
+  converge  molecule scenarios `default` (Debian 12), `debian13` and `conda`
+            (a conda environment from a local channel): converge in a
+            systemd container, idempotence, then testinfra and end-to-end
+            verify
+
+Opt-in (only when named, e.g. `tools/test.py vagrant`; too slow for CI):
+  vagrant   `vagrant up` of the Vagrantfile under QEMU on a box built here,
+            checked from this machine, re-provisioned, destroyed
+            (tests/vagrant/; about an hour on 2 cores)
 
 Tools come from requirements-dev.txt (which includes requirements.txt),
 installed into .venv on first use.
@@ -18,6 +25,7 @@ import argparse
 import hashlib
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -27,11 +35,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 TIERS = ("static", "unit", "converge")
+OPT_IN = ("vagrant",)
 # Time budgets (seconds) that keep a CI run (90 min on 2 cores) well inside
 # its limit: a hung step fails with a clear message instead of eating it all.
-BUDGET = {"static": 600, "unit": 900, "scenario": 1800}
+BUDGET = {"static": 600, "unit": 900, "scenario": 1800, "vagrant": 3 * 3600}
 # molecule scenario -> Debian release of its image
-SCENARIOS = {"default": "bookworm", "debian13": "trixie"}
+SCENARIOS = {"default": "bookworm", "debian13": "trixie", "conda": "bookworm"}
 
 
 def run(*cmd, budget=None):
@@ -66,11 +75,21 @@ def static():
     run(BIN / "yamllint", "--strict", ".", budget=BUDGET["static"])
     run(BIN / "ansible-lint", "--profile", "production", budget=BUDGET["static"])
     run(BIN / "ansible-playbook", "--syntax-check", "playbooks/site.yml", budget=BUDGET["static"])
+    run("vagrant", "validate", budget=BUDGET["static"])
+    # validate checks neither the provisioner's files nor the provider blocks
+    # of plugins it lacks: the files, at least, must exist.
+    text = (ROOT / "Vagrantfile").read_text()
+    named = re.findall(r'ansible\.(?:playbook|inventory_path) = "([^"]+)"', text) + \
+        re.findall(r"/vagrant/(\S+\.py)", text)
+    missing = [path for path in named if not (ROOT / path).exists()]
+    if len(named) < 3 or missing:
+        sys.exit(f"Vagrantfile: names files that don't exist: {missing or named}")
 
 
 def unit():
     run(BIN / "python", "tools/build_image.py", "--release", "bookworm", budget=BUDGET["unit"])
-    run(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", "tests", budget=BUDGET["unit"])
+    run(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", "tests",
+        "--ignore", "tests/vagrant", budget=BUDGET["unit"])
 
 
 def converge():
@@ -79,14 +98,19 @@ def converge():
         run(BIN / "molecule", "test", "--scenario-name", scenario, budget=BUDGET["scenario"])
 
 
+def vagrant():
+    run(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", "-v", "-s", "tests/vagrant",
+        budget=BUDGET["vagrant"])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("tiers", nargs="*", metavar="TIER", help=f"any of {', '.join(TIERS)}")
+    p.add_argument("tiers", nargs="*", metavar="TIER", help=f"any of {', '.join(TIERS + OPT_IN)}")
     a = p.parse_args()
-    unknown = set(a.tiers) - set(TIERS)
+    unknown = set(a.tiers) - set(TIERS + OPT_IN)
     if unknown:
-        p.error(f"unknown tier(s) {', '.join(sorted(unknown))}; choose from {', '.join(TIERS)}")
+        p.error(f"unknown tier(s) {', '.join(sorted(unknown))}; choose from {', '.join(TIERS + OPT_IN)}")
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
     os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "molecule/containers.conf"))
     os.environ.setdefault("ANSIBLE_FORCE_COLOR", "0")

@@ -7,7 +7,8 @@ systemd unit of the same name. With PAM, people already have Unix accounts:
 `jupyter-NAME`.
 
 Admins keep sudo inside their server only when the site allows it; everyone
-else runs with NoNewPrivileges and private devices.
+else runs with NoNewPrivileges and private devices, and sees the system
+(environments included) read-only and no home but their own (`confine`).
 
 For a room of people pressing Start together (docs/benchmarks.md): at most
 `start_slots` servers start at once, the rest wait their turn as pending;
@@ -16,6 +17,7 @@ backoff; and useradd runs off the hub's event loop.
 """
 import asyncio
 import os
+import pwd
 import time
 
 from systemdspawner import SystemdSpawner
@@ -41,8 +43,23 @@ async def wait_for_port(ip, port, timeout):
         return
 
 
+def confinement(home):
+    """Unit properties that leave a server only its own home writable:
+    /usr, /etc, /opt (the shared environments) and the rest read-only, and
+    /home, /root and /run/user an empty tmpfs with only `home` bound back,
+    so other people's homes and runtime directories do not even exist."""
+    return {
+        "ProtectSystem": "strict",
+        "ProtectHome": "tmpfs",
+        "BindPaths": home,
+        # A home outside /home (PAM accounts) is not under the tmpfs.
+        "ReadWritePaths": home,
+    }
+
+
 class HdfhubSpawner(SystemdSpawner):
     _start_slots = None  # one semaphore per hub process, made on first use
+    _extra_properties = None  # unit_extra_properties as configured
     admin_sudo = Bool(
         True, config=True,
         help="Let admins use sudo in their servers (NoNewPrivileges off for them).")
@@ -50,6 +67,10 @@ class HdfhubSpawner(SystemdSpawner):
         True, config=True,
         help="Map NAME to a jupyter-NAME account made on first start; "
              "off when people log in with existing Unix accounts (PAM).")
+    confine = Bool(
+        True, config=True,
+        help="Servers without sudo see the system read-only and only their "
+             "own home (see confinement()).")
     start_slots = Integer(
         config=True,
         help="Servers that may be starting at the same time (default: one per "
@@ -79,6 +100,17 @@ class HdfhubSpawner(SystemdSpawner):
         # User=, which would break sudo; a sudo-capable admin gains nothing
         # from device isolation anyway.
         self.isolate_devices = self.disable_user_sudo
+        # Per start, from the configured properties: someone can become (or
+        # stop being) an admin between two starts.
+        if self._extra_properties is None:
+            self._extra_properties = dict(self.unit_extra_properties)
+        extra = dict(self._extra_properties)
+        if self.confine and self.disable_user_sudo:
+            # An admin with sudo is root in effect: confining them is moot
+            # and would only break `sudo apt install`.
+            account = self._expand_user_vars(self.username_template)
+            extra.update(confinement(pwd.getpwnam(account).pw_dir))
+        self.unit_extra_properties = extra
         if HdfhubSpawner._start_slots is None:
             HdfhubSpawner._start_slots = asyncio.Semaphore(self.start_slots)
         async with HdfhubSpawner._start_slots:
