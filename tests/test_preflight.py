@@ -4,8 +4,8 @@ Every case runs the real site playbook against a throwaway podman container
 and checks four things:
 - the run fails;
 - the failing task belongs to preflight, and no other role's task ran;
-- the host is unchanged: the recap says changed=0, and `podman diff` shows the
-  same paths before and after the run;
+- the host is unchanged: the recap says changed=0, `podman diff` shows the
+  same paths before and after the run, and dpkg lists the same packages;
 - the failure message names the variable and says what is valid.
 
 The containers run `sleep`, not systemd. That is cheap, and it works because
@@ -71,6 +71,11 @@ class Host:
         recap's changed=0 covers that.
         """
         return set(podman("diff", self.name).stdout.splitlines())
+
+    def packages(self):
+        """Installed Debian packages and their versions."""
+        return podman("exec", self.name, "dpkg-query", "--show",
+                      "--showformat=${Package} ${Version} ${db:Status-Abbrev}\\n").stdout
 
 
 class Run:
@@ -173,9 +178,10 @@ def run_site(host, tmp_path, extra_vars=None):
 
 def assert_stopped_in_preflight(host, tmp_path, extra_vars, expect):
     """The shared claim: fail in preflight, change nothing, say what is valid."""
-    before = host.diff()
+    before, packages = host.diff(), host.packages()
     run = run_site(host, tmp_path, extra_vars)
     after = host.diff()
+    assert host.packages() == packages, f"packages changed\n{run}"
     assert run.rc != 0, run
     assert run.failed_task and run.failed_task.startswith("preflight :"), run
     other = [t for t in run.tasks
@@ -245,6 +251,20 @@ BAD_INPUT = [
     pytest.param(provided_mismatched,
                  ["hdfhub_tls_key_path", "not the key of the certificate"],
                  id="tls_mode-provided-key-does-not-match-cert"),
+    pytest.param({"hdfhub_tls_mode": "acme", "hdfhub_domain": "hub.example.org"},
+                 ["hdfhub_acme_email ''", "e-mail address"], id="acme-email-missing"),
+    pytest.param({"hdfhub_tls_mode": "acme", "hdfhub_domain": "hub.example.org",
+                  "hdfhub_acme_email": "admin@example.org",
+                  "hdfhub_acme_directory": "http://ca.example.org/directory"},
+                 ["hdfhub_acme_directory 'http://ca.example.org/directory'", "https:// URL"],
+                 id="acme-directory-not-https"),
+    pytest.param({"hdfhub_tls_mode": "acme", "hdfhub_acme_email": "admin@example.org"},
+                 ["hdfhub_domain 'localhost' must have a dot"], id="acme-domain-localhost"),
+    pytest.param({"hdfhub_tls_mode": "acme", "hdfhub_domain": "hub.example.org",
+                  "hdfhub_acme_email": "admin@example.org",
+                  "hdfhub_extra_names": ["hub.example.net", "192.0.2.7"]},
+                 ["hdfhub_extra_names may hold no IP addresses", "(192.0.2.7 now)"],
+                 id="acme-extra-name-is-an-address"),
     pytest.param({"hdfhub_domain": "bad domain!"},
                  ["hdfhub_domain", "not a valid DNS name", "letters, digits and hyphens"],
                  id="domain-malformed"),
@@ -298,6 +318,22 @@ BAD_INPUT = [
                  id="firewall-role-port-zero"),
     pytest.param({"hdfhub_firewall_allowed_tcp_ports": ["ssh"]},
                  ["hdfhub_firewall_allowed_tcp_ports", "int"], id="firewall-port-not-a-number"),
+    # Backup (roles/backup).
+    pytest.param({"hdfhub_backup_repository": "ftp://nas/backups"},
+                 ["hdfhub_backup_repository", "'ftp://nas/backups'", "not a restic repository"],
+                 id="backup-repository-unknown-scheme"),
+    pytest.param({"hdfhub_backup_repository": "backups/hdfhub"},
+                 ["hdfhub_backup_repository", "absolute path"], id="backup-repository-relative"),
+    pytest.param({"hdfhub_backup_schedule": "every tuesday"},
+                 ["hdfhub_backup_schedule", "'every tuesday'", "not a systemd calendar expression"],
+                 id="backup-schedule-malformed"),
+    pytest.param({"hdfhub_backup_keep_daily": -1},
+                 ["hdfhub_backup_keep_daily", "from 0 up"], id="backup-keep-negative"),
+    pytest.param({"hdfhub_backup_keep_hourly": 0, "hdfhub_backup_keep_daily": 0,
+                  "hdfhub_backup_keep_weekly": 0, "hdfhub_backup_keep_monthly": 0},
+                 ["hdfhub_backup_keep_hourly", "at least one above 0"], id="backup-keep-all-zero"),
+    pytest.param({"hdfhub_backup_keep_weekly": "many"},
+                 ["hdfhub_backup_keep_weekly", "int"], id="backup-keep-not-a-number"),
 ]
 
 

@@ -50,8 +50,10 @@ def lock(spec: pathlib.Path, upgrade: bool) -> None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--upgrade", action="store_true", help="take newer releases")
+    p.add_argument("specs", nargs="*", type=pathlib.Path, metavar="SPEC",
+                   help="lock only these .in files (default: the roles' specs)")
     a = p.parse_args()
-    for spec in SPECS:
+    for spec in [s.resolve() for s in a.specs] or SPECS:
         lock(spec, a.upgrade)
     return 0
 

@@ -1,14 +1,7 @@
-"""The conda scenario's verify tests: the shared fixtures (hub users through
-nginx, the host's CA) from molecule/resources/tests/conftest.py."""
-import importlib.util
+"""The conda scenario's verify tests use the shared fixtures (hub users
+through nginx, the host's CA) of molecule/resources/tests/hubfixtures.py."""
 import pathlib
+import sys
 
-_spec = importlib.util.spec_from_file_location(
-    "hdfhub_shared_conftest",
-    pathlib.Path(__file__).resolve().parents[2] / "resources" / "tests" / "conftest.py")
-shared = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(shared)
-
-# Fixtures, found by pytest here because they are names in this module.
-guest, ca_file, alice = shared.guest, shared.ca_file, shared.alice
-account, wait_for = shared.account, shared.wait_for
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "resources" / "tests"))
+from hubfixtures import *  # noqa: E402,F401,F403

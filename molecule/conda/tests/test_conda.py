@@ -6,17 +6,9 @@ PyPI wheels repackaged, a demo package); conda-forge itself is out of reach.
 """
 import json
 
-import pytest
 from conftest import account
 
 ENV = "/opt/hdfhub/envs/conda-demo"
-
-
-@pytest.fixture(scope="module")
-def alice_server(alice):
-    alice.start()
-    yield alice
-    alice.stop()
 
 
 def test_environment_is_root_owned_and_read_only_to_users(host):

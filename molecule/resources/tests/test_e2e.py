@@ -7,14 +7,9 @@ parametrisation keeps that order.
 import json
 
 import pytest
-from conftest import PAM, KernelDied, account, firstuse_only, wait_for
+from conftest import KernelDied, PAM, account, firstuse_only, unit_props, wait_for
 
 MIB = 1024 * 1024
-
-
-def unit_props(host, unit, *names):
-    out = host.check_output(f"systemctl show {unit} " + " ".join(f"-p {n}" for n in names))
-    return dict(line.split("=", 1) for line in out.splitlines())
 
 
 @pytest.fixture(scope="module")

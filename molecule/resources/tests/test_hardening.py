@@ -77,13 +77,6 @@ def test_security_headers_on_hub_pages(ca_file):
     assert "frame-ancestors" in r.headers["Content-Security-Policy"]
 
 
-@pytest.fixture(scope="module")
-def alice_server(alice):
-    alice.start()
-    yield alice
-    alice.stop()
-
-
 def test_security_headers_on_jupyterlab(alice_server):
     r = alice_server.api("GET", f"/user/{alice_server.name}/lab")
     assert r.status_code == 200

@@ -1,0 +1,107 @@
+"""Shared fixtures and helpers for verifying a converged hub. Each verify
+directory's conftest.py imports them all (`from hubfixtures import *`).
+
+`host` (testinfra, podman backend) looks inside the container; HTTP(S) goes
+from this machine through the ports the scenario publishes on loopback, so
+every request crosses nginx and TLS as a browser's would.
+"""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import testinfra
+
+# The hub client is shared with the benchmarks (tools/hubclient.py).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tools"))
+import hubclient  # noqa: E402
+# Re-exported: the tests import these from here.
+from hubclient import HubError, KernelDied, wait_for  # noqa: E402,F401
+
+# Each scenario publishes nginx on its own loopback ports (molecule.yml).
+HTTPS_PORT = int(os.environ.get("HDFHUB_TEST_HTTPS_PORT", "8443"))
+# The name the tests reach the hub by: it must be on the certificate.
+HUB_NAME = os.environ.get("HDFHUB_TEST_HUB_NAME", "localhost")
+HTTPS = f"https://{HUB_NAME}:{HTTPS_PORT}"
+HTTP = f"http://127.0.0.1:{os.environ.get('HDFHUB_TEST_HTTP_PORT', '8080')}"
+TLS_DIR = "/etc/hdfhub/tls"
+# How the scenario's hub logs people in (its molecule.yml sets this): with
+# firstuse, hub user NAME runs as jupyter-NAME, made by hdfhub; with pam, as
+# the existing account NAME (made by the scenario's prepare playbook).
+PAM = os.environ.get("HDFHUB_TEST_AUTH", "firstuse") == "pam"
+firstuse_only = pytest.mark.skipif(PAM, reason="hdfhub makes no accounts with PAM")
+
+
+def account(name):
+    """The Unix account that hub user `name` runs as."""
+    return name if PAM else f"jupyter-{name}"
+
+
+@pytest.fixture(scope="session")
+def guest(request):
+    """The converged host, for session-scoped fixtures (testinfra's `host` is not)."""
+    opts = request.config.option
+    return testinfra.get_host(f"{opts.connection}://{opts.hosts}")
+
+
+@pytest.fixture(scope="session")
+def ca_file(tmp_path_factory, guest):
+    """The local CA certificate, copied out of the host."""
+    path = tmp_path_factory.mktemp("ca") / "ca.crt"
+    path.write_text(guest.file(f"{TLS_DIR}/ca.crt").content_string)
+    return str(path)
+
+
+def unit_props(host, unit, *names):
+    """systemd properties of a unit inside the container, as a dict."""
+    out = host.check_output(f"systemctl show {unit} " + " ".join(f"-p {n}" for n in names))
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def password(name):
+    """The password of hub user `name` in every verify run."""
+    return f"verify-{name}-password"
+
+
+class HubUser(hubclient.HubUser):
+    """One person using the hub through this scenario's nginx, as a browser would."""
+
+    def __init__(self, name, ca_file):
+        # firstuse: the first login sets it, fixed so that verify can re-run;
+        # pam: molecule/resources/prepare_pam.yml gives the accounts this password.
+        super().__init__(name, ca_file, HTTPS, password=password(name))
+
+
+@pytest.fixture(scope="module")
+def alice_server(alice):
+    """alice with her server running, for one test module."""
+    alice.start()
+    yield alice
+    alice.stop()
+
+
+@pytest.fixture(scope="session")
+def alice(ca_file):
+    return HubUser("alice", ca_file).login()
+
+
+@pytest.fixture(scope="session")
+def admin(ca_file):
+    return HubUser("admin", ca_file).login()
+
+
+def run_site(extra_vars):
+    """Run playbooks/site.yml on this scenario's host, as molecule converges it
+    (the inventory molecule wrote), with `extra_vars` on top."""
+    repo = pathlib.Path(__file__).resolve().parents[3]
+    inventory = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+    cmd = [str(pathlib.Path(sys.executable).with_name("ansible-playbook")),
+           "-i", str(inventory), str(repo / "playbooks" / "site.yml")]
+    for key, value in extra_vars.items():
+        cmd += ["-e", f"{key}={value}"]
+    # The repository's ansible.cfg, not molecule's: its default callback
+    # prints each failure on one line.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env["ANSIBLE_CONFIG"] = str(repo / "ansible.cfg")
+    return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1800)
