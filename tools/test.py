@@ -14,6 +14,8 @@ Tiers, in order (pick with arguments, e.g. `tools/test.py static`):
               in-place upgrade from the previous JupyterHub release
             - `backup`: back up, destroy the host, restore onto a fresh one
               (no idempotence or check run: `default` covers those)
+            - `offline`: build a bundle on a connected container, then
+              converge one with no network from it alone
 
 Opt-in (only when named, e.g. `tools/test.py vagrant`; too slow for CI):
   vagrant   `vagrant up` of the Vagrantfile under QEMU on a box built here,
@@ -45,7 +47,7 @@ OPT_IN = ("vagrant",)
 BUDGET = {"static": 600, "unit": 900, "scenario": 1800, "vagrant": 3 * 3600}
 # molecule scenario -> Debian release of its image
 SCENARIOS = {"default": "bookworm", "debian13": "trixie", "conda": "bookworm",
-             "operations": "bookworm", "backup": "bookworm"}
+             "operations": "bookworm", "backup": "bookworm", "offline": "bookworm"}
 
 
 def run(*cmd, budget=None):

@@ -3,8 +3,11 @@ directory's conftest.py imports them all (`from hubfixtures import *`).
 
 `host` (testinfra, podman backend) looks inside the container; HTTP(S) goes
 from this machine through the ports the scenario publishes on loopback, so
-every request crosses nginx and TLS as a browser's would.
+every request crosses nginx and TLS as a browser's would. A container with
+no network publishes nothing: HDFHUB_TEST_NETNS_OF=<container> makes this
+process join its network namespace instead, before any thread starts.
 """
+import ctypes
 import os
 import pathlib
 import subprocess
@@ -18,6 +21,22 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tools"))
 import hubclient  # noqa: E402
 # Re-exported: the tests import these from here.
 from hubclient import HubError, KernelDied, wait_for  # noqa: E402,F401
+
+
+def join_network_of(container):
+    """Move this process into the container's network namespace (its loopback)."""
+    pid = subprocess.run(["podman", "inspect", "--format", "{{.State.Pid}}", container],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            raise OSError(ctypes.get_errno(), f"setns into {container}'s network namespace")
+    finally:
+        os.close(fd)
+
+
+if os.environ.get("HDFHUB_TEST_NETNS_OF"):
+    join_network_of(os.environ["HDFHUB_TEST_NETNS_OF"])
 
 # Each scenario publishes nginx on its own loopback ports (molecule.yml).
 HTTPS_PORT = int(os.environ.get("HDFHUB_TEST_HTTPS_PORT", "8443"))

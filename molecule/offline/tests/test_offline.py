@@ -1,0 +1,86 @@
+"""What makes the offline install offline: a host with no network, packages
+from the bundle, and a bundle that fails its checks stopping site.yml in
+preflight before anything changes."""
+import json
+import os
+import pathlib
+import shutil
+import tarfile
+
+import pytest
+
+from hubfixtures import run_site
+
+BUNDLE = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "hdfhub-bundle.tar"
+UNPACKED = "/opt/hdfhub/bundle"
+
+
+def test_host_has_only_loopback(host):
+    assert host.check_output("ls /sys/class/net").split() == ["lo"]
+    assert host.run("getent hosts deb.debian.org").rc != 0
+
+
+def test_bundle_unpacked_root_owned(host):
+    bundle = host.file(UNPACKED)
+    assert (bundle.user, bundle.group, bundle.mode) == ("root", "root", 0o755)
+    with tarfile.open(BUNDLE) as tar:
+        manifest = tar.extractfile("manifest.json").read().decode()
+    assert host.file(f"{UNPACKED}/manifest.json").content_string == manifest
+
+
+@pytest.mark.parametrize("package", ["nginx", "restic", "nftables"])
+def test_debian_packages_are_the_bundles(host, package):
+    with tarfile.open(BUNDLE) as tar:
+        files = json.load(tar.extractfile("manifest.json"))["files"]
+    bundled = {f["name"]: f["version"] for f in files if f["kind"] == "debs"}
+    assert host.check_output(f"dpkg-query -W -f '${{Version}}' {package}") == bundled[package]
+
+
+def test_host_apt_sources_are_untouched(host):
+    # Offline apt reads its own configuration (APT_CONFIG); the host's stays as it was.
+    listing = host.check_output("cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null || true")
+    assert "file:" not in listing and "deb.debian.org" in listing
+
+
+def test_proxy_came_from_the_bundle_tarballs(host):
+    version = json.loads(host.file(
+        "/opt/hdfhub/proxy/node_modules/configurable-http-proxy/package.json").content_string)["version"]
+    assert host.file(f"{UNPACKED}/npm/configurable-http-proxy-{version}.tgz").exists
+
+
+def damaged_copy(tmp_path, member_name):
+    """A copy of the bundle with one byte of `member_name`'s content flipped."""
+    copy = tmp_path / "damaged.tar"
+    shutil.copyfile(BUNDLE, copy)
+    with tarfile.open(copy) as tar:
+        offset = tar.getmember(member_name).offset_data
+    with open(copy, "r+b") as f:
+        f.seek(offset + 100)
+        byte = f.read(1)
+        f.seek(offset + 100)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    return copy
+
+
+def host_state(host):
+    return host.check_output("dpkg-query -W; sha256sum /opt/hdfhub/bundle/manifest.json; "
+                             "find /opt/hdfhub /etc/hdfhub /etc/nginx -newer /etc/hostname | sort")
+
+
+def test_damaged_bundle_fails_in_preflight_naming_the_file(host, tmp_path):
+    with tarfile.open(BUNDLE) as tar:
+        wheel = next(m.name for m in tar.getmembers() if m.name.startswith("wheels/h5py-"))
+    before = host_state(host)
+    result = run_site({"hdfhub_offline_bundle": damaged_copy(tmp_path, wheel)})
+    assert result.returncode != 0
+    assert f"damaged (sha256 differs from the manifest): {wheel}" in result.stdout
+    assert "Check the offline bundle's files against its manifest" in result.stdout
+    # Nothing after preflight ran, and the host is as it was.
+    assert "offline_bundle :" not in result.stdout
+    assert host_state(host) == before
+
+
+def test_missing_bundle_fails_in_preflight(host, tmp_path):
+    result = run_site({"hdfhub_offline_bundle": tmp_path / "nowhere.tar"})
+    assert result.returncode != 0
+    assert f"hdfhub_offline_bundle: {tmp_path / 'nowhere.tar'} is not a readable bundle" in result.stdout

@@ -1,0 +1,332 @@
+#!/usr/bin/python
+"""Ansible module: build an offline bundle, or verify one against its manifest."""
+import base64
+import datetime
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import urllib.request
+from urllib.parse import urlsplit
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: hdfhub_bundle
+short_description: Build an offline bundle, or verify one against its manifest
+description:
+  - C(state=built), on a host of the target's Debian release with network:
+    downloads everything a converge installs into a directory and writes it
+    as one uncompressed tar archive with a C(manifest.json) (path, kind, name,
+    version, sha256 and size of every file).
+  - Debian packages are the closure of Depends and Recommends (what apt
+    installs online) from an empty package state, so the bundle also serves a
+    host that lacks what this one has; C(debs/)
+    is a flat apt repository (C(apt-ftparchive), from apt-utils).
+  - Wheels come from C(pip download), binary only, for this host's Python;
+    npm tarballs from the C(resolved) URLs of a package-lock, each checked
+    against its C(integrity); conda packages from the channel, each checked
+    against the lock's sha256, then indexed with py-rattler.
+  - C(state=verified), usually on the controller: every file the manifest
+    lists must be in the archive with its sha256, and nothing else; the
+    failure names each missing, damaged or unlisted file. Reads only.
+options:
+  state:
+    description: C(built) makes the archive; C(verified) checks it.
+    type: str
+    choices: [built, verified]
+    required: true
+  archive:
+    description: The bundle's tar archive (written by C(built), read by C(verified)).
+    type: path
+    required: true
+  work_dir:
+    description: C(built) downloads into C(bundle/) here, emptied first.
+    type: path
+  apt_packages:
+    description: Debian packages whose dependency closure goes in C(debs/).
+    type: list
+    elements: str
+    default: []
+  pip_locks:
+    description: Lock texts (C(name==version) lines) whose wheels go in C(wheels/).
+    type: list
+    elements: str
+    default: []
+  pip:
+    description: The pip executable that downloads wheels.
+    type: path
+  npm_lock:
+    description: A package-lock.json (lockfileVersion 3) whose tarballs go in C(npm/).
+    type: str
+    default: ""
+  conda_locks:
+    description: Explicit conda locks whose packages go in C(conda/), a channel.
+    type: list
+    elements: str
+    default: []
+  conda_channel:
+    description: Channel the conda packages come from (a name or a URL).
+    type: str
+    default: conda-forge
+  rattler_python:
+    description: A Python that imports py-rattler, to index the conda channel.
+    type: path
+"""
+
+RETURN = r"""
+manifest:
+  description:
+    - The manifest without its file list (release, architecture, python,
+      created); from C(verified), also the sha256 of manifest.json.
+  type: dict
+  returned: always
+files:
+  description: Number of files in the bundle.
+  type: int
+  returned: always
+size:
+  description: The archive's size in bytes.
+  type: int
+  returned: always
+"""
+
+KINDS = ("debs", "wheels", "npm", "conda")
+CHUNK = 1 << 20
+
+
+def sha256_of(stream):
+    digest = hashlib.sha256()
+    for block in iter(lambda: stream.read(CHUNK), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def name_version(kind, path):
+    """(name, version) of a bundle file, from the naming rules of its kind."""
+    base = os.path.basename(path)
+    if kind == "debs" and base.endswith(".deb"):
+        name, version, _ = base[:-4].split("_")
+        return name, version.replace("%3a", ":")
+    if kind == "wheels":
+        name, version = base.split("-")[:2]
+        return name, version
+    if kind == "npm":
+        stem, version = base[:-4].rsplit("-", 1)
+        return stem.replace("--", "/"), version
+    if kind == "conda" and base.endswith((".conda", ".tar.bz2")):
+        name, version, _ = base.removesuffix(".conda").removesuffix(".tar.bz2").rsplit("-", 2)
+        return name, version
+    return base, ""  # an index: Packages, Release, repodata.json
+
+
+def pins(lock):
+    return [line.split("#", 1)[0].strip() for line in lock.splitlines()
+            if line.split("#", 1)[0].strip()]
+
+
+def download(url, dest, check):
+    """Fetch url to dest, if its bytes pass check."""
+    with urllib.request.urlopen(url, timeout=120) as response:
+        data = response.read()
+    if not check(data):
+        raise ValueError(f"{url}: checksum differs from the lock")
+    with open(dest, "wb") as f:
+        f.write(data)
+
+
+def npm_integrity(integrity):
+    algorithm, _, b64 = integrity.partition("-")
+    expected = base64.b64decode(b64)
+    return lambda data: hashlib.new(algorithm, data).digest() == expected
+
+
+def build_debs(module, root, packages):
+    """The packages' closure for this release, as a flat repository."""
+    debs = os.path.join(root, "debs")
+    os.makedirs(os.path.join(debs, "partial"), exist_ok=True)
+    empty_status = os.path.join(root, ".empty-status")
+    open(empty_status, "w").close()
+    module.run_command(["apt-get", "update", "-qq"], check_rc=True)
+    module.run_command(
+        ["apt-get", "install", "-qq", "--download-only",
+         "-o", f"Dir::State::status={empty_status}", "-o", f"Dir::Cache::archives={debs}",
+         *packages], check_rc=True, environ_update={"DEBIAN_FRONTEND": "noninteractive"})
+    shutil.rmtree(os.path.join(debs, "partial"))
+    os.remove(os.path.join(debs, "lock"))
+    _, out, _ = module.run_command(["apt-ftparchive", "packages", "."], cwd=debs, check_rc=True)
+    with open(os.path.join(debs, "Packages"), "w", encoding="utf-8") as f:
+        f.write(out)
+    _, out, _ = module.run_command(["apt-ftparchive", "release", "."], cwd=debs, check_rc=True)
+    with open(os.path.join(debs, "Release"), "w", encoding="utf-8") as f:
+        f.write(out)
+
+
+def build_wheels(module, root, locks, pip):
+    wheels = os.path.join(root, "wheels")
+    os.makedirs(wheels, exist_ok=True)
+    requirements = sorted({pin for lock in locks for pin in pins(lock)})
+    listing = os.path.join(root, ".requirements.txt")
+    with open(listing, "w", encoding="utf-8") as f:
+        f.write("\n".join(requirements) + "\n")
+    module.run_command([pip, "download", "--quiet", "--only-binary=:all:", "--no-deps",
+                        "--dest", wheels, "--requirement", listing], check_rc=True)
+
+
+def build_npm(root, lock_text):
+    npm = os.path.join(root, "npm")
+    os.makedirs(npm, exist_ok=True)
+    lock = json.loads(lock_text)
+    for key, package in lock["packages"].items():
+        if not key:
+            continue
+        name = key.rsplit("node_modules/", 1)[1]
+        if "resolved" not in package:
+            raise ValueError(f"the npm lock gives no 'resolved' URL for {name}")
+        dest = os.path.join(npm, f"{name.replace('/', '--')}-{package['version']}.tgz")
+        download(package["resolved"], dest, npm_integrity(package["integrity"]))
+
+
+def channel_url(channel):
+    return channel.rstrip("/") if "://" in channel else f"https://conda.anaconda.org/{channel}"
+
+
+def build_conda(module, root, locks, channel, rattler_python):
+    conda = os.path.join(root, "conda")
+    for lock in locks:
+        for line in pins(lock):
+            if line == "@EXPLICIT":
+                continue
+            url, _, digest = line.partition("#")
+            digest = digest.removeprefix("sha256:").lower()
+            subdir, file_name = urlsplit(url).path.rsplit("/", 2)[1:]
+            os.makedirs(os.path.join(conda, subdir), exist_ok=True)
+            download(f"{channel_url(channel)}/{subdir}/{file_name}",
+                     os.path.join(conda, subdir, file_name),
+                     lambda data, d=digest: hashlib.sha256(data).hexdigest() == d)
+    # Rattler wants noarch/ in every channel, even when nothing lives there.
+    os.makedirs(os.path.join(conda, "noarch"), exist_ok=True)
+    module.run_command(
+        [rattler_python, "-c",
+         "import asyncio, sys; from rattler.index import index_fs;"
+         " asyncio.run(index_fs(sys.argv[1], write_zst=False, write_shards=False))", conda],
+        check_rc=True)
+
+
+def os_facts():
+    release = arch = ""
+    with open("/etc/os-release", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("VERSION_CODENAME="):
+                release = line.split("=", 1)[1].strip().strip('"')
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    return release, arch
+
+
+def build(module, p):
+    # From scratch each time: a file no input names any more must not stay.
+    root = os.path.join(p["work_dir"], "bundle")
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    if p["apt_packages"]:
+        build_debs(module, root, p["apt_packages"])
+    if p["pip_locks"]:
+        build_wheels(module, root, p["pip_locks"], p["pip"])
+    if p["npm_lock"]:
+        build_npm(root, p["npm_lock"])
+    if p["conda_locks"]:
+        build_conda(module, root, p["conda_locks"], p["conda_channel"], p["rattler_python"])
+
+    release, arch = os_facts()
+    files = []
+    for kind in KINDS:
+        for path in sorted(glob.glob(os.path.join(root, kind, "**", "*"), recursive=True)):
+            if os.path.isfile(path):
+                rel = os.path.relpath(path, root)
+                name, version = name_version(kind, rel)
+                with open(path, "rb") as f:
+                    files.append({"path": rel, "kind": kind, "name": name, "version": version,
+                                  "sha256": sha256_of(f), "size": os.path.getsize(path)})
+    manifest = {"format": 1, "release": release, "architecture": arch,
+                "python": "%d.%d" % sys.version_info[:2],
+                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "files": files}
+    with open(os.path.join(root, "manifest.json"), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1)
+    part = p["archive"] + ".part"
+    with tarfile.open(part, "w", format=tarfile.PAX_FORMAT) as tar:
+        tar.add(os.path.join(root, "manifest.json"), "manifest.json")
+        for entry in files:
+            tar.add(os.path.join(root, entry["path"]), entry["path"])
+    os.replace(part, p["archive"])
+    return manifest
+
+
+def verify(module, archive):
+    """The manifest, after checking every file of the archive against it."""
+    problems = []
+    try:
+        with tarfile.open(archive, "r:") as tar:
+            members = {m.name: m for m in tar.getmembers() if m.isfile()}
+            if "manifest.json" not in members:
+                module.fail_json(msg=f"hdfhub_offline_bundle: {archive} has no manifest.json; "
+                                     "build bundles with playbooks/bundle.yml")
+            raw = tar.extractfile(members.pop("manifest.json")).read()
+            manifest = {**json.loads(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+            for entry in manifest["files"]:
+                member = members.pop(entry["path"], None)
+                if member is None:
+                    problems.append(f"missing: {entry['path']}")
+                elif member.size != entry["size"] or \
+                        sha256_of(tar.extractfile(member)) != entry["sha256"]:
+                    problems.append(f"damaged (sha256 differs from the manifest): {entry['path']}")
+            problems += [f"not in the manifest: {name}" for name in sorted(members)]
+    except (tarfile.TarError, OSError, ValueError, KeyError) as e:
+        module.fail_json(msg=f"hdfhub_offline_bundle: {archive} is not a readable bundle: {e}")
+    if problems:
+        module.fail_json(msg=f"hdfhub_offline_bundle: {archive} fails its checks; rebuild it "
+                             "or copy it again. " + "; ".join(problems), problems=problems)
+    return manifest
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "state": {"type": "str", "choices": ["built", "verified"], "required": True},
+            "archive": {"type": "path", "required": True},
+            "work_dir": {"type": "path"},
+            "apt_packages": {"type": "list", "elements": "str", "default": []},
+            "pip_locks": {"type": "list", "elements": "str", "default": []},
+            "pip": {"type": "path"},
+            "npm_lock": {"type": "str", "default": ""},
+            "conda_locks": {"type": "list", "elements": "str", "default": []},
+            "conda_channel": {"type": "str", "default": "conda-forge"},
+            "rattler_python": {"type": "path"},
+        },
+        required_if=[("state", "built", ["work_dir", "pip"])],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if p["state"] == "verified":
+        manifest = verify(module, p["archive"])
+        changed = False
+    elif module.check_mode:
+        module.exit_json(changed=True, manifest={}, files=0, size=0)
+    else:
+        try:
+            manifest = build(module, p)
+        except (ValueError, OSError, KeyError) as e:
+            module.fail_json(msg=f"building the bundle failed: {e}")
+        changed = True
+    files = manifest.pop("files")
+    module.exit_json(changed=changed, manifest=manifest, files=len(files),
+                     size=os.path.getsize(p["archive"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The offline bundle: its package list against the roles, file naming, and
+the manifest check preflight runs on the controller."""
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+import yaml
+
+from conftest import ROOT, load_module
+
+bundle = load_module("roles/preflight/library/hdfhub_bundle.py", "hdfhub_bundle")
+
+
+def apt_packages_of_roles():
+    """Every package an ansible.builtin.apt task of a role names."""
+    names = set()
+    for path in ROOT.glob("roles/*/tasks/*.yml"):
+        for task in yaml.safe_load(path.read_text()) or []:
+            spec = task.get("ansible.builtin.apt")
+            if spec and path.parent.parent.name != "offline_bundle":
+                names.update([spec["name"]] if isinstance(spec["name"], str) else spec["name"])
+    return names
+
+
+def test_bundle_holds_every_package_a_role_installs():
+    listed = yaml.safe_load((ROOT / "roles/offline_bundle/vars/main.yml").read_text())
+    # certbot serves acme mode only, which preflight refuses offline.
+    missing = apt_packages_of_roles() - set(listed["__offline_bundle_apt_packages"]) - {"certbot"}
+    assert not missing, f"add to roles/offline_bundle/vars/main.yml: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("kind, path, expected", [
+    ("debs", "debs/libaudit1_1%3a3.0.9-1_amd64.deb", ("libaudit1", "1:3.0.9-1")),
+    ("wheels", "wheels/h5py-3.16.0-cp311-cp311-manylinux_2_28_x86_64.whl", ("h5py", "3.16.0")),
+    ("npm", "npm/@colors--colors-1.6.1.tgz", ("@colors/colors", "1.6.1")),
+    ("conda", "conda/linux-64/hdf5-1.14.6-nompi_h1b119a7_104.conda", ("hdf5", "1.14.6")),
+    ("conda", "conda/noarch/repodata.json", ("repodata.json", "")),
+])
+def test_names_and_versions_come_from_file_names(kind, path, expected):
+    assert bundle.name_version(kind, path) == expected
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeModule:
+    def fail_json(self, msg, **_):
+        raise Failed(msg)
+
+
+def make_bundle(path, files, listed=None):
+    """A bundle archive holding `files` ({path: bytes}); the manifest lists `listed` (default: all)."""
+    listed = files if listed is None else listed
+    manifest = {"format": 1, "release": "bookworm", "architecture": "amd64", "python": "3.11",
+                "files": [{"path": p, "kind": p.split("/")[0], "name": p, "version": "",
+                           "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                          for p, data in listed.items()]}
+    with tarfile.open(path, "w") as tar:
+        for name, data in {"manifest.json": json.dumps(manifest).encode(), **files}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_intact_bundle_passes(tmp_path):
+    make_bundle(tmp_path / "b.tar", {"wheels/a-1-py3-none-any.whl": b"a", "debs/Packages": b"p"})
+    manifest = bundle.verify(FakeModule(), str(tmp_path / "b.tar"))
+    assert manifest["release"] == "bookworm" and len(manifest["files"]) == 2
+    assert len(manifest["sha256"]) == 64
+
+
+def test_each_damaged_missing_or_unlisted_file_is_named(tmp_path):
+    good = {"wheels/a-1-py3-none-any.whl": b"a", "wheels/b-1-py3-none-any.whl": b"b",
+            "debs/c_1_all.deb": b"c"}
+    archive = tmp_path / "b.tar"
+    make_bundle(archive, {"wheels/a-1-py3-none-any.whl": b"A", "debs/c_1_all.deb": b"c",
+                          "npm/x-1.tgz": b"x"}, listed=good)
+    with pytest.raises(Failed) as failed:
+        bundle.verify(FakeModule(), str(archive))
+    message = str(failed.value)
+    assert "damaged (sha256 differs from the manifest): wheels/a-1-py3-none-any.whl" in message
+    assert "missing: wheels/b-1-py3-none-any.whl" in message
+    assert "not in the manifest: npm/x-1.tgz" in message
+    assert "debs/c_1_all.deb" not in message
+
+
+def test_archive_without_manifest_is_refused(tmp_path):
+    with tarfile.open(tmp_path / "b.tar", "w") as tar:
+        tar.addfile(tarfile.TarInfo("debs/Packages"), io.BytesIO(b""))
+    with pytest.raises(Failed, match="has no manifest.json"):
+        bundle.verify(FakeModule(), str(tmp_path / "b.tar"))
