@@ -66,16 +66,19 @@ def controller_paths():
     return paths
 
 
-def start_container(name=NAME, https_port=HTTPS_PORT):
-    """A fresh systemd container; returns seconds until systemd is up."""
+def start_container(name=NAME, https_port=HTTPS_PORT, network="slirp4netns", volumes=()):
+    """A fresh systemd container; returns seconds until systemd is up. With
+    network "none" it has only loopback and publishes nothing; `volumes` are
+    more host:container binds."""
     environ()
     if sh("podman", "image", "exists", IMAGE, check=False).returncode:
         sh(VENV_BIN / "python", ROOT / "tools/build_image.py", "--release", "bookworm")
     sh("podman", "rm", "--force", "--ignore", name, capture=True)
     start = time.monotonic()
     sh("podman", "run", "--detach", "--name", name, "--hostname", name, "--privileged",
-       "--systemd=always", "--cgroupns=private", "--network=slirp4netns",
-       "--publish", f"127.0.0.1:{https_port}:443",
+       "--systemd=always", "--cgroupns=private", f"--network={network}",
+       *([] if network == "none" else ["--publish", f"127.0.0.1:{https_port}:443"]),
+       *[a for bind in volumes for a in ("--volume", bind)],
        "--volume", f"{ROOT}:{ROOT}:ro",
        *[a for path in controller_paths() for a in ("--volume", f"{path}:{path}:ro")],
        "--volume", f"{HOST_CA_DIR}:/mnt/host-ca:ro",

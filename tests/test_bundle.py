@@ -3,6 +3,8 @@ the manifest check preflight runs on the controller."""
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -92,3 +94,43 @@ def test_archive_without_manifest_is_refused(tmp_path):
         tar.addfile(tarfile.TarInfo("debs/Packages"), io.BytesIO(b""))
     with pytest.raises(Failed, match="has no manifest.json"):
         bundle.verify(FakeModule(), str(tmp_path / "b.tar"))
+
+
+class CommandModule:
+    """What build_conda needs of AnsibleModule: run_command."""
+
+    def run_command(self, args, check_rc=False, **_):
+        proc = subprocess.run(args, capture_output=True, text=True)
+        assert not (check_rc and proc.returncode), proc.stderr
+        return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def demo_package(tmp_path):
+    """A conda package in a channel of its own, and an explicit lock naming it
+    by another channel's URL, as locks made against conda-forge do."""
+    import conda_channel
+    payload = tmp_path / "payload"
+    (payload / "share").mkdir(parents=True)
+    (payload / "share" / "demo.txt").write_text("demo\n")
+    package = conda_channel.write_package(payload, tmp_path / "channel" / "noarch", {
+        "name": "demo", "version": "1.0", "build": "0", "subdir": "noarch", "depends": []})
+    digest = hashlib.sha256(package.read_bytes()).hexdigest()
+    lock = f"@EXPLICIT\nhttps://conda.example.org/forge/noarch/{package.name}#sha256:{digest}\n"
+    return package, lock, f"file://{tmp_path / 'channel'}"
+
+
+def test_conda_packages_are_fetched_from_the_channel_and_indexed(tmp_path, demo_package):
+    package, lock, channel = demo_package
+    bundle.build_conda(CommandModule(), str(tmp_path / "bundle"), [lock], channel, sys.executable)
+    fetched = tmp_path / "bundle" / "conda" / "noarch" / package.name
+    assert fetched.read_bytes() == package.read_bytes()
+    repodata = json.loads((fetched.parent / "repodata.json").read_text())
+    assert list(repodata["packages.conda"]) == [package.name]
+
+
+def test_conda_package_unlike_its_lock_is_refused(tmp_path, demo_package):
+    package, lock, channel = demo_package
+    package.write_bytes(package.read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="checksum differs from the lock"):
+        bundle.build_conda(CommandModule(), str(tmp_path / "bundle"), [lock], channel, sys.executable)

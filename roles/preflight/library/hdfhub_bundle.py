@@ -198,8 +198,8 @@ def channel_url(channel):
 def build_conda(module, root, locks, channel, rattler_python):
     conda = os.path.join(root, "conda")
     for lock in locks:
-        for line in pins(lock):
-            if line == "@EXPLICIT":
+        for line in (raw.strip() for raw in lock.splitlines()):
+            if not line or line.startswith("#") or line == "@EXPLICIT":
                 continue
             url, _, digest = line.partition("#")
             digest = digest.removeprefix("sha256:").lower()

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Offline benchmark: build a bundle, converge from it with no network, and
+compare with an online converge measured in the same run.
+
+1. A fresh Debian 12 container with network converges online (cold), with
+   connection local as converge.py does.
+2. That container builds the bundle (playbooks/bundle.yml, connection local)
+   into a directory of this machine.
+3. A fresh container with no network (only loopback) gets that directory
+   mounted and converges from the bundle (cold), then once more (no-op).
+
+Prints one JSON line and a table:
+  online_cold_s       cold converge from the network
+  bundle_s            bundle.yml run (downloads, manifest, archive)
+  bundle_mb, bundle_files
+                      the archive's size and file count
+  offline_cold_s      cold converge from the bundle, no network
+  offline_noop_s, offline_noop_changed
+                      second offline converge
+  offline_to_online   offline_cold_s / online_cold_s, same run
+and the 10 slowest tasks of the offline cold converge.
+
+  python3 benchmarks/offline.py [--dir DIR]
+"""
+import json
+import pathlib
+import sys
+import tarfile
+import time
+
+import benchlib
+
+
+def main():
+    p = benchlib.parser(__doc__)
+    p.add_argument("--dir", default="/var/tmp/hdfhub-bench-bundle",
+                   help="directory of this machine that receives the bundle")
+    a = p.parse_args()
+    bundle_dir = pathlib.Path(a.dir)
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    archive = "/mnt/bundle/hdfhub-bundle.tar"
+    bind = [f"{bundle_dir}:/mnt/bundle"]
+
+    benchlib.start_container(a.name, a.port, volumes=bind)
+    try:
+        online = benchlib.converge(a.name)
+        start = time.monotonic()
+        built = benchlib.converge(a.name, [f"hdfhub_offline_bundle={archive}"], "playbooks/bundle.yml")
+        bundle_s = time.monotonic() - start
+    finally:
+        benchlib.stop_container(a.name)
+
+    with tarfile.open(bundle_dir / "hdfhub-bundle.tar") as tar:
+        files = len(json.load(tar.extractfile("manifest.json"))["files"])
+    size_mb = (bundle_dir / "hdfhub-bundle.tar").stat().st_size / 2**20
+
+    benchlib.start_container(a.name, a.port, network="none", volumes=bind)
+    try:
+        offline = benchlib.converge(a.name, [f"hdfhub_offline_bundle={archive}"])
+        noop = benchlib.converge(a.name, [f"hdfhub_offline_bundle={archive}"])
+    finally:
+        benchlib.stop_container(a.name)
+
+    result = {"benchmark": "offline", "image": benchlib.IMAGE,
+              "online_cold_s": round(online[0], 1), "bundle_s": round(bundle_s, 1),
+              "bundle_mb": round(size_mb), "bundle_files": files,
+              "offline_cold_s": round(offline[0], 1), "offline_noop_s": round(noop[0], 1),
+              "offline_noop_changed": noop[1],
+              "offline_to_online": round(offline[0] / online[0], 3),
+              "slowest_offline_cold": offline[3]}
+    benchlib.report(result, ["online_cold_s", "bundle_s", "bundle_mb", "bundle_files",
+                             "offline_cold_s", "offline_noop_s", "offline_noop_changed",
+                             "offline_to_online"],
+                    [("slowest tasks, offline cold", offline[3])])
+    return 0 if noop[1] == 0 and not any(r[2] for r in (online, built, offline, noop)) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
