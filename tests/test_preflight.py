@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from test_bundle import make_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "localhost/hdfhub-debian12:latest"
@@ -82,7 +83,8 @@ class Run:
     """One ansible-playbook run, parsed from the default callback's output."""
 
     TASK = re.compile(r"^TASK \[(?P<name>.+?)\] \*+")
-    FAILURE = re.compile(r"^(?:fatal|failed): \[(?P<host>[^\]]+)\].*? => (?P<json>\{.*\})$")
+    # "[host -> localhost]" when the check runs on the controller (delegated).
+    FAILURE = re.compile(r"^(?:fatal|failed): \[(?P<host>[^\]\s]+)[^\]]*\].*? => (?P<json>\{.*\})$")
 
     def __init__(self, host, proc):
         self.rc = proc.returncode
@@ -242,6 +244,13 @@ def provided_matching(tmp_path):
 # --- the cases --------------------------------------------------------------
 # (extra vars, or a function of tmp_path that makes them; texts the failure
 # message must contain: the variable, then what is valid or what is wrong)
+def damaged_bundle(tmp_path):
+    """A bundle whose h5py wheel is not the one its manifest lists."""
+    wheel = "wheels/h5py-3.16.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+    make_bundle(tmp_path / "bundle.tar", {wheel: b"flipped"}, listed={wheel: b"original"})
+    return {"hdfhub_offline_bundle": str(tmp_path / "bundle.tar")}
+
+
 BAD_INPUT = [
     pytest.param({"hdfhub_tls_mode": "bogus"},
                  ["hdfhub_tls_mode", "selfsigned, provided"], id="tls_mode-unknown"),
@@ -309,6 +318,21 @@ BAD_INPUT = [
     pytest.param(lambda tmp_path: {"hdfhub_extra_ca_certs": [str(tmp_path / "no-such-ca.crt")]},
                  ["hdfhub_extra_ca_certs", "no-such-ca.crt", "not a file on the controller"],
                  id="extra_ca_certs-missing-file"),
+    # Offline bundle (roles/offline_bundle); the archives are made here.
+    pytest.param({"hdfhub_offline_bundle": "hdfhub-bundle.tar"},
+                 ["hdfhub_offline_bundle 'hdfhub-bundle.tar'", "absolute path"],
+                 id="offline-bundle-relative"),
+    pytest.param({"hdfhub_offline_bundle": "/srv/b.tar", "hdfhub_tls_mode": "acme",
+                  "hdfhub_domain": "hub.example.org", "hdfhub_acme_email": "admin@example.org"},
+                 ["hdfhub_offline_bundle is set but hdfhub_tls_mode is acme"],
+                 id="offline-bundle-with-acme"),
+    pytest.param(lambda tmp_path: {"hdfhub_offline_bundle": str(tmp_path / "nowhere.tar")},
+                 ["hdfhub_offline_bundle", "nowhere.tar", "is not a readable bundle"],
+                 id="offline-bundle-missing"),
+    pytest.param(damaged_bundle,
+                 ["hdfhub_offline_bundle", "damaged (sha256 differs from the manifest): "
+                  "wheels/h5py-3.16.0-cp311-cp311-manylinux_2_28_x86_64.whl"],
+                 id="offline-bundle-damaged-file"),
     # Firewall (roles/firewall).
     pytest.param({"hdfhub_firewall_allowed_tcp_ports": [22, 443, 70000]},
                  ["hdfhub_firewall_allowed_tcp_ports", "'70000'", "1 to 65535"],

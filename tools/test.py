@@ -9,13 +9,13 @@ Tiers, in order (pick with arguments, e.g. `tools/test.py static`):
   converge  molecule scenarios, each: converge in a systemd container,
             idempotence, check mode, then testinfra and end-to-end verify
             - `default` (Debian 12) and `debian13`: the whole hub
-            - `conda`: a conda environment from a local channel
             - `operations`: ACME certificates from Pebble, a test CA, and an
               in-place upgrade from the previous JupyterHub release
             - `backup`: back up, destroy the host, restore onto a fresh one
               (no idempotence or check run: `default` covers those)
             - `offline`: build a bundle on a connected container, then
-              converge one with no network from it alone
+              converge one with no network from it alone, with a conda
+              environment from a local channel
 
 Opt-in (only when named, e.g. `tools/test.py vagrant`; too slow for CI):
   vagrant   `vagrant up` of the Vagrantfile under QEMU on a box built here,
@@ -46,7 +46,7 @@ OPT_IN = ("vagrant",)
 # its limit: a hung step fails with a clear message instead of eating it all.
 BUDGET = {"static": 600, "unit": 900, "scenario": 1800, "vagrant": 3 * 3600}
 # molecule scenario -> Debian release of its image
-SCENARIOS = {"default": "bookworm", "debian13": "trixie", "conda": "bookworm",
+SCENARIOS = {"default": "bookworm", "debian13": "trixie",
              "operations": "bookworm", "backup": "bookworm", "offline": "bookworm"}
 
 

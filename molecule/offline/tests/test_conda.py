@@ -1,12 +1,14 @@
-"""An environment built by the conda backend, from a local channel, used
-through the hub: its kernel is offered next to the pip one and runs code.
+"""An environment built by the conda backend, from the offline bundle's
+channel, used through the hub: its kernel is offered next to the pip one and
+runs code.
 
-The channel is the test channel of tests/conda_channel.py (Debian's Python,
-PyPI wheels repackaged, a demo package); conda-forge itself is out of reach.
+The packages are those of the test channel of tests/conda_channel.py
+(Debian's Python, PyPI wheels repackaged, a demo package), which bundle.yml
+copied into the bundle; conda-forge itself is out of reach here.
 """
 import json
 
-from conftest import account
+from hubfixtures import account
 
 ENV = "/opt/hdfhub/envs/conda-demo"
 
@@ -19,9 +21,10 @@ def test_environment_is_root_owned_and_read_only_to_users(host):
     assert host.run(f"runuser -u {account('alice')} -- touch {ENV}/lib/x").rc != 0
 
 
-def test_packages_came_from_the_configured_channel(host):
+def test_packages_came_from_the_bundles_channel(host):
     record = json.loads(host.check_output(f"cat {ENV}/conda-meta/hdfhub-demo-*.json"))
-    assert record["url"].startswith("file:///srv/conda-channel/noarch/")
+    assert record["url"].startswith("file:///opt/hdfhub/bundle/conda/noarch/")
+    assert host.file(f"/opt/hdfhub/bundle/conda/noarch/{record['fn']}").sha256sum == record["sha256"]
     # The installer keeps its cache root-only.
     assert host.file("/var/cache/hdfhub/rattler").mode == 0o700
 
@@ -31,13 +34,6 @@ def test_kernelspec_starts_the_environments_python(host):
                       .content_string)
     assert spec["argv"][0] == f"{ENV}/bin/python"
     assert spec["display_name"] == "Conda demo"
-
-
-def test_hub_offers_both_kernels(host, alice_server):
-    specs = alice_server.api("GET", "/user/alice/api/kernelspecs").json()
-    assert specs["default"] == "hdf5"
-    assert {name: s["spec"]["display_name"] for name, s in specs["kernelspecs"].items()} == \
-        {"hdf5": "Python 3 (HDF5)", "conda-demo": "Conda demo"}
 
 
 def test_conda_kernel_runs_code_through_the_hub(host, alice_server):
