@@ -259,10 +259,12 @@ def build(module, p):
     with open(os.path.join(root, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)
     part = p["archive"] + ".part"
+    # The manifest goes last: a host whose unpacking was cut short has no
+    # manifest yet, so the next run unpacks again.
     with tarfile.open(part, "w", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(os.path.join(root, "manifest.json"), "manifest.json")
         for entry in files:
             tar.add(os.path.join(root, entry["path"]), entry["path"])
+        tar.add(os.path.join(root, "manifest.json"), "manifest.json")
     os.replace(part, p["archive"])
     return manifest
 
