@@ -3,18 +3,22 @@ import json
 import pathlib
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import add_all_plugin_dirs
 from ansible.template import Templar, trust_as_template
 from traitlets.config import Config
 
 from conftest import ROOT
 
 SITE_DEFAULTS = yaml.safe_load((ROOT / "roles/preflight/defaults/main.yml").read_text())
+# The hub_users role's filters (workshop_names), as a play that has the role gets them.
+add_all_plugin_dirs(str(ROOT / "roles/hub_users"))
 
 
 def trusted(value):
@@ -65,11 +69,77 @@ HUB = dict(hdf_env_root="/opt/hdfhub/envs", hdf_env_server_env="hdf5")
 @pytest.mark.parametrize("auth,cls", [
     ("firstuse", "firstuseauthenticator.FirstUseAuthenticator"),
     ("pam", "pam"),
+    ("ldap", "ldapauthenticator.LDAPAuthenticator"),
+    ("github", "oauthenticator.github.GitHubOAuthenticator"),
+    ("generic-oauth", "oauthenticator.generic.GenericOAuthenticator"),
 ])
 def test_hub_config_selects_authenticator(auth, cls, tmp_path):
-    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator=auth, **HUB)
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator=auth,
+                  hdfhub_ldap_uri="ldaps://ldap.example.org", **HUB)
     c, _ = load_hub_config(text, tmp_path)
     assert c.JupyterHub.authenticator_class == cls
+
+
+@pytest.mark.parametrize("uri,port,strategy", [
+    ("ldaps://ldap.example.org", None, "on_connect"),
+    ("ldap://ldap.example.org:10389", 10389, "before_bind"),
+])
+def test_ldap_always_encrypts_and_checks_the_certificate(uri, port, strategy, tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator="ldap",
+                  hdfhub_ldap_uri=uri, hdfhub_ldap_allowed_groups=["cn=hdf,dc=example"],
+                  hdfhub_ldap_bind_dn_templates=["uid={username},dc=example"], **HUB)
+    ldap = load_hub_config(text, tmp_path)[0].LDAPAuthenticator
+    assert ldap.server_address == "ldap.example.org"
+    assert ("server_port" in ldap) == (port is not None) and ldap.get("server_port") == port
+    assert ldap.tls_strategy == strategy
+    assert ldap.tls_kwargs["validate"] == ssl.CERT_REQUIRED
+    assert ldap.bind_dn_template == ["uid={username},dc=example"]
+    assert ldap.allowed_groups == ["cn=hdf,dc=example"] and "lookup_dn" not in ldap
+
+
+def test_ldap_search_keeps_its_password_out_of_the_config(tmp_path, monkeypatch):
+    secret = "s3cret-search"
+    overrides = dict(hdfhub_authenticator="ldap", hdfhub_ldap_uri="ldaps://ldap.example.org",
+                     hdfhub_ldap_user_search_base="ou=people,dc=example",
+                     hdfhub_ldap_search_bind_dn="cn=reader,dc=example",
+                     hdfhub_ldap_search_bind_password=secret, **HUB)
+    text = render("jupyterhub", "jupyterhub_config.py.j2", **overrides)
+    env = render("jupyterhub", "authenticator.env.j2", **overrides)
+    assert secret not in text
+    assert f'HDFHUB_LDAP_SEARCH_PASSWORD="{secret}"' in env.splitlines()
+    monkeypatch.setenv("HDFHUB_LDAP_SEARCH_PASSWORD", secret)
+    ldap = load_hub_config(text, tmp_path)[0].LDAPAuthenticator
+    assert ldap.lookup_dn is True and ldap.user_search_base == "ou=people,dc=example"
+    assert ldap.lookup_dn_search_user == "cn=reader,dc=example"
+    assert ldap.lookup_dn_search_password == secret
+
+
+def test_generic_oauth_config(tmp_path, monkeypatch):
+    overrides = dict(hdfhub_authenticator="generic-oauth", hdfhub_domain="hub.example.org",
+                     hdfhub_oauth_client_id="hub-app", hdfhub_oauth_client_secret="oauth-s3cret",
+                     hdfhub_oauth_authorize_url="https://sso.example.org/auth",
+                     hdfhub_oauth_token_url="https://sso.example.org/token",
+                     hdfhub_oauth_userdata_url="https://sso.example.org/userinfo",
+                     hdfhub_oauth_allowed_groups=["hdf"], **HUB)
+    text = render("jupyterhub", "jupyterhub_config.py.j2", **overrides)
+    env = render("jupyterhub", "authenticator.env.j2", **overrides)
+    assert "oauth-s3cret" not in text and 'OAUTH_CLIENT_SECRET="oauth-s3cret"' in env
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "oauth-s3cret")
+    c = load_hub_config(text, tmp_path)[0]
+    assert c.OAuthenticator.client_id == "hub-app"
+    assert c.OAuthenticator.client_secret == "oauth-s3cret"
+    assert c.OAuthenticator.oauth_callback_url == "https://hub.example.org/hub/oauth_callback"
+    assert c.GenericOAuthenticator.token_url == "https://sso.example.org/token"
+    assert c.GenericOAuthenticator.allowed_groups == ["hdf"]
+    assert c.GenericOAuthenticator.auth_state_groups_key == "oauth_user.groups"
+
+
+@pytest.mark.parametrize("auth,egress", [("firstuse", False), ("pam", False), ("ldap", True),
+                                         ("github", True), ("generic-oauth", True)])
+def test_hub_may_reach_out_only_for_a_remote_authenticator(auth, egress):
+    unit = render("jupyterhub", "jupyterhub.service.j2", hdfhub_authenticator=auth,
+                  hub_users_lib_dir="/opt/hdfhub/lib", **HUB)
+    assert ("IPAddressDeny=any" not in unit) == egress
 
 
 def test_hub_config_carries_limits_users_and_loopback(tmp_path):
@@ -207,3 +277,10 @@ def test_unit_exposure_meets_the_goal(unit, tmp_path):
     found = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
     assert found, out
     assert float(found.group(1)) <= 5.0
+
+
+def test_workshop_accounts_may_log_in(tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_users=["bob"],
+                  hdfhub_workshop_accounts={"count": 2, "prefix": "ws"}, **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert c.Authenticator.allowed_users == ["bob", "ws01", "ws02"]

@@ -61,3 +61,18 @@ def test_filter_and_test_plugins_use_the_module(users_model):
     assert filters.filters()["unix_username"]("a.b") == users_model.unix_username("a.b")
     assert tests.tests()["hub_username"]("alice")
     assert not tests.tests()["hub_username"]("Alice")
+
+
+@pytest.mark.parametrize("accounts, names", [
+    ({"count": 0, "prefix": "ws"}, []),
+    ({"count": 3, "prefix": "ws"}, ["ws01", "ws02", "ws03"]),
+    ({"count": 120, "prefix": "hdf-"}, ["hdf-001", "hdf-002"]),
+])
+def test_workshop_names_sort_as_numbered(users_model, accounts, names):
+    workshop_names = load_module("roles/hub_users/filter_plugins/hdfhub_users.py", "f") \
+        .FilterModule().filters()["workshop_names"]
+    got = workshop_names(accounts)
+    assert got[:2] == names[:2] and len(got) == accounts["count"]
+    assert got == sorted(got)
+    # Short, safe names: each account is jupyter-<name>, as the handout implies.
+    assert all(users_model.unix_username(n) == f"jupyter-{n}" for n in got)

@@ -16,6 +16,7 @@ Tiers, in order (pick with arguments, e.g. `tools/test.py static`):
             - `offline`: build a bundle on a connected container, then
               converge one with no network from it alone, with a conda
               environment from a local channel
+            - `people`: log in against a real LDAP server (slapd, ldaps://)
 
 Opt-in (only when named, e.g. `tools/test.py vagrant`; too slow for CI):
   vagrant   `vagrant up` of the Vagrantfile under QEMU on a box built here,
@@ -47,7 +48,8 @@ OPT_IN = ("vagrant",)
 BUDGET = {"static": 600, "unit": 900, "scenario": 1800, "vagrant": 3 * 3600}
 # molecule scenario -> Debian release of its image
 SCENARIOS = {"default": "bookworm", "debian13": "trixie",
-             "operations": "bookworm", "backup": "bookworm", "offline": "bookworm"}
+             "operations": "bookworm", "backup": "bookworm", "offline": "bookworm",
+             "people": "bookworm"}
 
 
 def run(*cmd, budget=None):

@@ -1,4 +1,5 @@
-"""Ansible filter `unix_username`: the same rule the hub's spawner uses."""
+"""Ansible filters `unix_username` (the same rule the hub's spawner uses) and
+`workshop_names` (the hub names of hdfhub_workshop_accounts)."""
 import importlib.util
 import os
 
@@ -9,8 +10,16 @@ _MODEL = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(_MODEL)
 
 
+def workshop_names(accounts):
+    """{count: 12, prefix: ws} -> ws01 .. ws12: numbered from 1, zero-padded to
+    at least two digits, so that the names sort as the handout lists them."""
+    count = int(accounts.get("count", 0))
+    width = max(2, len(str(count)))
+    return [f"{accounts.get('prefix', 'ws')}{i:0{width}d}" for i in range(1, count + 1)]
+
+
 class FilterModule:
     """hdfhub user-name filters."""
 
     def filters(self):
-        return {"unix_username": _MODEL.unix_username}
+        return {"unix_username": _MODEL.unix_username, "workshop_names": workshop_names}

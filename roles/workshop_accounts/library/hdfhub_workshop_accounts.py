@@ -1,0 +1,87 @@
+#!/usr/bin/python
+"""Ansible module: give workshop accounts their passwords, once.
+
+Run with the hub venv's Python (it needs bcrypt, and the same dbm module the
+hub's FirstUseAuthenticator opens its password file with).
+"""
+import contextlib
+import json
+import os
+import secrets
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: hdfhub_workshop_accounts
+short_description: Generate and install workshop account passwords for FirstUseAuthenticator
+description:
+  - Each name without a password in I(store) gets a new random one, saved
+    there (a root-only JSON file), and its bcrypt hash goes into the hub's
+    FirstUseAuthenticator password file unless that already holds a hash for
+    the name. Existing passwords never change, so re-running is a no-op.
+options:
+  names: {description: Hub names of the accounts., type: list, elements: str, required: true}
+  store: {description: JSON file of name to password, kept 0600., type: path, required: true}
+  dbm_path: {description: FirstUseAuthenticator's dbm_path., type: path, required: true}
+"""
+
+RETURN = r"""
+accounts: {description: "[{name, password}] for each of I(names), in order.", type: list, returned: always}
+user_chosen: {description: Names whose password the person has since changed on the hub., type: list, returned: always}
+"""
+
+# No 0/O, 1/l/I: people copy these from paper.
+ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def new_password():
+    return "-".join("".join(secrets.choice(ALPHABET) for _ in range(4)) for _ in range(3))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={"names": {"type": "list", "elements": "str", "required": True},
+                       "store": {"type": "path", "required": True},
+                       "dbm_path": {"type": "path", "required": True}},
+        supports_check_mode=True)
+    import bcrypt  # noqa: PLC0415 (from the hub's venv)
+    import dbm  # noqa: PLC0415
+
+    names, store = module.params["names"], module.params["store"]
+    saved = {}
+    if os.path.exists(store):
+        with open(store, encoding="utf-8") as f:
+            saved = json.load(f)
+    new = [name for name in names if name not in saved]
+    passwords = {**saved, **{name: new_password() for name in new}}
+
+    # Saved before the hub learns them: a password must never exist only as a hash.
+    if new and not module.check_mode:
+        # mkstemp makes the file 0600.
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(store), prefix=".workshop-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(passwords, f, indent=1, sort_keys=True)
+        os.replace(tmp, store)
+
+    path = module.params["dbm_path"]
+    if dbm.whichdb(path) is None and module.check_mode:
+        opened = contextlib.nullcontext({})  # no password file yet: nothing is set
+    else:
+        opened = dbm.open(path, "r" if module.check_mode else "c", 0o600)
+    with opened as db:
+        unset = [name for name in names if db.get(name.encode("utf-8")) is None]
+        user_chosen = [
+            name for name in names if name not in unset and not bcrypt.checkpw(
+                passwords[name].encode("utf-8"), db[name.encode("utf-8")])]
+        if not module.check_mode:
+            for name in unset:
+                db[name.encode("utf-8")] = bcrypt.hashpw(passwords[name].encode("utf-8"),
+                                                         bcrypt.gensalt())
+    module.exit_json(changed=bool(new or unset),
+                     accounts=[{"name": n, "password": passwords[n]} for n in names],
+                     user_chosen=user_chosen)
+
+
+if __name__ == "__main__":
+    main()
