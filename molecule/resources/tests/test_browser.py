@@ -96,6 +96,8 @@ def test_attendee_logs_in_and_runs_a_notebook(page, ca_file):
     page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
     output = page.wait_for_selector(f".jp-OutputArea-output:has-text('read back {token}')")
     assert token in output.inner_text()
+    # hdf_env turns off JupyterLab's "official Jupyter news" prompt.
+    assert page.get_by_text("official Jupyter news").count() == 0
     # The kernel's file is real: it is in alice's home on the host.
     saved = alice.api("GET", "/user/alice/api/contents/browser-check.h5?content=0").json()
     assert saved["type"] == "file" and saved["size"] > 0
