@@ -35,8 +35,11 @@ ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir())
 PLAYBOOK = (shutil.which("ansible-playbook", path=str(Path(sys.executable).parent))
             or shutil.which("ansible-playbook"))
 ANSIBLE = PLAYBOOK and str(Path(PLAYBOOK).with_name("ansible"))
+# For podman, and for Ansible, which reaches the containers through the
+# pipelining podman connection the molecule scenarios use.
 PODMAN_ENV = {**os.environ,
-              "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf")}
+              "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf"),
+              "ANSIBLE_CONNECTION_PLUGINS": str(REPO / "molecule/resources/plugins/connection")}
 
 FEDORA_40_OS_RELEASE = """\
 NAME="Fedora Linux"
@@ -126,7 +129,7 @@ def _container(tmp_path_factory, prepare=None):
     try:
         inventory = tmp_path_factory.mktemp(name) / "hosts.yml"
         inventory.write_text(json.dumps({"hdfhub": {"hosts": {name: {
-            "ansible_connection": "containers.podman.podman",
+            "ansible_connection": "hdfhub_podman",
             "ansible_python_interpreter": "/usr/bin/python3",
             "ansible_become": False,
         }}}}))  # JSON is YAML
@@ -136,7 +139,7 @@ def _container(tmp_path_factory, prepare=None):
         # Connect once, so that Ansible's own temporary files are already in
         # the baseline of host.diff() and the first case is judged like the rest.
         subprocess.run([ANSIBLE, "-i", str(inventory), name, "-m", "ansible.builtin.ping"],
-                       cwd=REPO, capture_output=True, check=True)
+                       cwd=REPO, env=PODMAN_ENV, capture_output=True, check=True)
         yield host
     finally:
         podman("rm", "-f", "-t", "0", name, check=False)
@@ -168,7 +171,7 @@ def run_site(host, tmp_path, extra_vars=None):
         vars_file = tmp_path / "extra_vars.json"
         vars_file.write_text(json.dumps(extra_vars))
         cmd += ["-e", f"@{vars_file}"]
-    env = {**os.environ,
+    env = {**PODMAN_ENV,
            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
            "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_NOCOLOR": "1",
@@ -298,6 +301,14 @@ BAD_INPUT = [
     pytest.param({"hdfhub_authenticator": "ldapx"},
                  ["hdfhub_authenticator", "firstuse, pam, ldap, github, generic-oauth"],
                  id="authenticator-unknown"),
+    # Featured notebooks (roles/content).
+    pytest.param({"hdfhub_featured_notebooks": ["/nonexistent/intro.ipynb"]},
+                 ["hdfhub_featured_notebooks", "'/nonexistent/intro.ipynb'",
+                  "absolute path of an existing .ipynb file"],
+                 id="featured-notebook-missing"),
+    pytest.param({"hdfhub_featured_notebooks": ["notebooks/intro.ipynb"]},
+                 ["hdfhub_featured_notebooks", "absolute path"],
+                 id="featured-notebook-relative"),
     # Workshop accounts (roles/workshop_accounts).
     pytest.param({"hdfhub_workshop_accounts": {"count": -5, "prefix": "ws"}},
                  ["hdfhub_workshop_accounts", "count must be 0 (none) to 500"],
@@ -425,6 +436,14 @@ def test_host_without_systemd_stops_in_preflight(debian, tmp_path):
     """
     run = assert_stopped_in_preflight(debian, tmp_path, None, ["systemd"])
     assert "hdfhub_" not in run.message, run.message
+
+
+def test_existing_featured_notebook_passes(debian, tmp_path):
+    """Control for the notebook cases: an existing .ipynb gets past its check."""
+    notebook = REPO / "roles/content/files/featured/01-h5py-basics.ipynb"
+    run = assert_stopped_in_preflight(debian, tmp_path,
+                                      {"hdfhub_featured_notebooks": [str(notebook)]}, ["systemd"])
+    assert "hdfhub_featured_notebooks" not in run.message, run.message
 
 
 def test_matching_provided_certificate_passes_tls_checks(debian, tmp_path):

@@ -16,7 +16,10 @@ from traitlets.config import Config
 
 from conftest import ROOT
 
-SITE_DEFAULTS = yaml.safe_load((ROOT / "roles/preflight/defaults/main.yml").read_text())
+# Every role's defaults, as site.yml's play sees them (preflight's hold the
+# site settings); role-prefixed, so the order does not matter.
+PLAY_DEFAULTS = {k: v for path in sorted(ROOT.glob("roles/*/defaults/main.yml"))
+                 for k, v in (yaml.safe_load(path.read_text()) or {}).items()}
 # The hub_users role's filters (workshop_names), as a play that has the role gets them.
 add_all_plugin_dirs(str(ROOT / "roles/hub_users"))
 
@@ -33,8 +36,8 @@ def trusted(value):
 
 
 def role_vars(role, **overrides):
-    """Site defaults, then the role's defaults and vars, then overrides."""
-    merged = dict(SITE_DEFAULTS)
+    """The play's defaults, then the role's defaults and vars, then overrides."""
+    merged = dict(PLAY_DEFAULTS)
     for part in ("defaults", "vars"):
         path = ROOT / "roles" / role / part / "main.yml"
         if path.exists():
@@ -157,6 +160,13 @@ def test_hub_config_carries_limits_users_and_loopback(tmp_path):
     assert c.ConfigurableHTTPProxy.should_start is False
     assert c.Spawner.cmd == ["/opt/hdfhub/envs/hdf5/bin/jupyterhub-singleuser"]
     assert "--timeout=600" in c.JupyterHub.services[0]["command"]
+
+
+def test_shared_content_is_linked_into_homes(tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_shared_dir="/data/shared",
+                  **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert c.HdfhubSpawner.home_links == {"shared": "/data/shared"}
 
 
 def test_admins_may_log_in_when_no_one_else_may(tmp_path):

@@ -8,6 +8,7 @@ no network publishes nothing: HDFHUB_TEST_NETNS_OF=<container> makes this
 process join its network namespace instead, before any thread starts.
 """
 import ctypes
+import json
 import os
 import pathlib
 import subprocess
@@ -117,10 +118,11 @@ def run_site(extra_vars):
     inventory = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
     cmd = [str(pathlib.Path(sys.executable).with_name("ansible-playbook")),
            "-i", str(inventory), str(repo / "playbooks" / "site.yml")]
-    for key, value in extra_vars.items():
-        cmd += ["-e", f"{key}={value}"]
+    # As JSON, so that lists and numbers keep their types (paths become strings).
+    cmd += ["-e", json.dumps(extra_vars, default=str)]
     # The repository's ansible.cfg, not molecule's: its default callback
-    # prints each failure on one line.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    # prints each failure on one line. The connection plugins stay.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("ANSIBLE_") or k == "ANSIBLE_CONNECTION_PLUGINS"}
     env["ANSIBLE_CONFIG"] = str(repo / "ansible.cfg")
     return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1800)

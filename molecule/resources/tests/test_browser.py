@@ -67,6 +67,22 @@ def notebook(*sources):
                       for i, source in enumerate(sources)]}
 
 
+def log_in(page, name):
+    page.goto(f"{HTTPS}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password(name))
+    page.click("#login_submit")
+    page.wait_for_selector("#jp-main-dock-panel")  # JupyterLab is up
+
+
+def run_all_cells(page):
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
+    # The status bar shows the kernel ready, as an attendee would wait for it.
+    page.get_by_text("Python 3 (HDF5) | Idle").wait_for()
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+
+
 def test_attendee_logs_in_and_runs_a_notebook(page, ca_file):
     # A notebook in alice's home that writes a token only this run knows into
     # an HDF5 attribute and prints it back from the file.
@@ -82,18 +98,9 @@ def test_attendee_logs_in_and_runs_a_notebook(page, ca_file):
             "    print('read back', f.attrs['token'])")})
     assert put.status_code in (200, 201), put.text
 
-    page.goto(f"{HTTPS}/hub/login")
-    page.fill("#username_input", "alice")
-    page.fill("#password_input", password("alice"))
-    page.click("#login_submit")
-    page.wait_for_selector("#jp-main-dock-panel")  # JupyterLab is up
-
+    log_in(page, "alice")
     page.goto(f"{HTTPS}/user/alice/lab/tree/browser-check.ipynb")
-    page.wait_for_selector(".jp-Notebook .jp-Cell")
-    # The status bar shows the kernel ready, as an attendee would wait for it.
-    page.get_by_text("Python 3 (HDF5) | Idle").wait_for()
-    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+    run_all_cells(page)
     output = page.wait_for_selector(f".jp-OutputArea-output:has-text('read back {token}')")
     assert token in output.inner_text()
     # hdf_env turns off JupyterLab's "official Jupyter news" prompt.
@@ -101,3 +108,24 @@ def test_attendee_logs_in_and_runs_a_notebook(page, ca_file):
     # The kernel's file is real: it is in alice's home on the host.
     saved = alice.api("GET", "/user/alice/api/contents/browser-check.h5?content=0").json()
     assert saved["type"] == "file" and saved["size"] > 0
+
+
+def test_attendee_runs_a_featured_notebook(page, ca_file, host):
+    """The shipped h5py notebook, opened from ~/shared as an attendee would,
+    prints the sample file's day-1 mean (computed here from the same file)."""
+    mean = host.check_output(
+        "/opt/hdfhub/envs/hdf5/bin/python -c 'import h5py, hdf5plugin; "
+        "f = h5py.File(\"/srv/hdfhub/shared/data/sample.h5\"); "
+        "print(\"%.2f\" % f[\"climate/temperature\"][0].mean())'")
+    bob = HubUser("bob", ca_file).login()
+    bob.start()
+    try:
+        log_in(page, "bob")
+        page.goto(f"{HTTPS}/user/bob/lab/tree/shared/featured/01-h5py-basics.ipynb")
+        run_all_cells(page)
+        page.wait_for_selector(
+            f".jp-OutputArea-output:has-text('mean temperature on day 1: {mean} K')")
+        # The last cell wrote into bob's home, not the shared directory.
+        page.wait_for_selector(".jp-OutputArea-output:has-text('my-first.h5 (18,)')")
+    finally:
+        bob.stop()

@@ -21,7 +21,7 @@ import pwd
 import time
 
 from systemdspawner import SystemdSpawner
-from traitlets import Bool, Integer, default
+from traitlets import Bool, Dict, Integer, Unicode, default
 
 import hdfhub_users
 
@@ -41,6 +41,20 @@ async def wait_for_port(ip, port, timeout):
             continue
         writer.close()
         return
+
+
+def link_into_home(account, links):
+    """Make each name -> target link in the account's home, owned by the
+    account, unless the name is already taken (a link, file or directory the
+    user made or kept stays as it is)."""
+    entry = pwd.getpwnam(account)
+    for name, target in links.items():
+        path = os.path.join(entry.pw_dir, name)
+        try:
+            os.symlink(target, path)
+        except FileExistsError:
+            continue
+        os.lchown(path, entry.pw_uid, entry.pw_gid)
 
 
 def confinement(home):
@@ -71,6 +85,10 @@ class HdfhubSpawner(SystemdSpawner):
         True, config=True,
         help="Servers without sudo see the system read-only and only their "
              "own home (see confinement()).")
+    home_links = Dict(
+        value_trait=Unicode(), config=True,
+        help="Links made in each home as its server starts (name: target), "
+             "e.g. shared content; a name already taken is left alone.")
     start_slots = Integer(
         config=True,
         help="Servers that may be starting at the same time (default: one per "
@@ -95,6 +113,8 @@ class HdfhubSpawner(SystemdSpawner):
             # useradd takes a while; in the event loop it would stall every
             # other request the hub is serving.
             await asyncio.to_thread(hdfhub_users.ensure_user, self.user.name, admin)
+        account = self._expand_user_vars(self.username_template)
+        link_into_home(account, self.home_links)
         self.disable_user_sudo = not (admin and self.admin_sudo)
         # systemd implies NoNewPrivileges for PrivateDevices in a unit with
         # User=, which would break sudo; a sudo-capable admin gains nothing
@@ -108,7 +128,6 @@ class HdfhubSpawner(SystemdSpawner):
         if self.confine and self.disable_user_sudo:
             # An admin with sudo is root in effect: confining them is moot
             # and would only break `sudo apt install`.
-            account = self._expand_user_vars(self.username_template)
             extra.update(confinement(pwd.getpwnam(account).pw_dir))
         self.unit_extra_properties = extra
         if HdfhubSpawner._start_slots is None:

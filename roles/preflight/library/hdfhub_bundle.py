@@ -210,10 +210,13 @@ def build_conda(module, root, locks, channel, rattler_python):
                      lambda data, d=digest: hashlib.sha256(data).hexdigest() == d)
     # Rattler wants noarch/ in every channel, even when nothing lives there.
     os.makedirs(os.path.join(conda, "noarch"), exist_ok=True)
+    # os._exit skips the interpreter's finalization, where py-rattler's runtime
+    # threads now and then crash it (SIGSEGV) after the index is written.
     module.run_command(
         [rattler_python, "-c",
-         "import asyncio, sys; from rattler.index import index_fs;"
-         " asyncio.run(index_fs(sys.argv[1], write_zst=False, write_shards=False))", conda],
+         "import asyncio, os, sys; from rattler.index import index_fs;"
+         " asyncio.run(index_fs(sys.argv[1], write_zst=False, write_shards=False)); os._exit(0)",
+         conda],
         check_rc=True)
 
 
