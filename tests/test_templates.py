@@ -6,6 +6,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import types
 
 import pytest
 import yaml
@@ -71,7 +72,7 @@ HUB = dict(hdf_env_root="/opt/hdfhub/envs", hdf_env_server_env="hdf5")
 
 @pytest.mark.parametrize("auth,cls", [
     ("firstuse", "firstuseauthenticator.FirstUseAuthenticator"),
-    ("pam", "pam"),
+    ("pam", "jupyterhub.auth.PAMAuthenticator"),
     ("ldap", "ldapauthenticator.LDAPAuthenticator"),
     ("github", "oauthenticator.github.GitHubOAuthenticator"),
     ("generic-oauth", "oauthenticator.generic.GenericOAuthenticator"),
@@ -113,6 +114,7 @@ def test_ldap_search_keeps_its_password_out_of_the_config(tmp_path, monkeypatch)
     monkeypatch.setenv("HDFHUB_LDAP_SEARCH_PASSWORD", secret)
     ldap = load_hub_config(text, tmp_path)[0].LDAPAuthenticator
     assert ldap.lookup_dn is True and ldap.user_search_base == "ou=people,dc=example"
+    assert ldap.lookup_dn_user_dn_attribute == ldap.user_attribute == "uid"
     assert ldap.lookup_dn_search_user == "cn=reader,dc=example"
     assert ldap.lookup_dn_search_password == secret
 
@@ -174,6 +176,8 @@ def test_admins_may_log_in_when_no_one_else_may(tmp_path):
                   hdfhub_users=[], hdfhub_allow_all_users=False, **HUB)
     c, _ = load_hub_config(text, tmp_path)
     assert c.Authenticator.allowed_users == ["admin"]
+    # Being in the hub's database lets no one in: the lists above decide.
+    assert c.Authenticator.allow_existing_users is False
 
 
 def test_hub_config_carries_start_tuning(tmp_path):
@@ -184,10 +188,36 @@ def test_hub_config_carries_start_tuning(tmp_path):
     assert c.SystemdSpawner.unit_extra_properties == {"CPUWeight": "30"}
 
 
+def test_guests_wrap_the_site_authenticator_and_have_their_own_culler(tmp_path, monkeypatch):
+    """The config's wiring only (hdfhub_guests itself needs JupyterHub; the
+    people scenario runs it): the site's authenticator class, by its import
+    name, gets the guest handlers, and the guest culler may touch guests only."""
+    wrapped = []
+    guests = types.ModuleType("hdfhub_guests")
+    guests.GROUP = "hdfhub-guests"
+    guests.with_guests = lambda cls: wrapped.append(cls) or "hdfhub_guests.Wrapped"
+    monkeypatch.setitem(sys.modules, "hdfhub_guests", guests)
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator="ldap",
+                  hdfhub_ldap_uri="ldaps://ldap.example.org", hdfhub_guests_enabled=True,
+                  hdfhub_guests_max=7, hdfhub_guests_idle_timeout=600,
+                  hdfhub_guests_mem_limit="768M", **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert wrapped == ["ldapauthenticator.LDAPAuthenticator"]
+    assert c.JupyterHub.authenticator_class == "hdfhub_guests.Wrapped"
+    assert c.GuestsAuthenticator.max_guests == 7
+    assert c.HdfhubSpawner.guest_mem_limit == "768M"
+    services = {s["name"]: s["command"] for s in c.JupyterHub.services}
+    assert {"--cull-users=True", "--timeout=600"} <= set(services["guest-culler"])
+    assert not any(arg.startswith("--cull-users") for arg in services["idle-culler"])
+    roles = {r["name"]: r["scopes"] for r in c.JupyterHub.load_roles}
+    assert "admin:users!group=hdfhub-guests" in roles["guest-culler"]
+    assert all(scope.endswith("!group=hdfhub-guests") for scope in roles["guest-culler"])
+
+
 def test_culler_is_off_at_zero(tmp_path):
     text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_cull_idle_timeout=0, **HUB)
     c, _ = load_hub_config(text, tmp_path)
-    assert "services" not in c.JupyterHub
+    assert c.JupyterHub.services == [] and c.JupyterHub.load_roles == []
 
 
 def test_kernelspec_is_valid_json():

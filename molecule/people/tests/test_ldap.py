@@ -1,11 +1,12 @@
-"""Logging in against a real directory: slapd over ldaps:// (prepare.yml).
+"""Logging in against a real directory: slapd (prepare.yml), over ldaps://
+with bind templates, then over ldap:// with StartTLS and a search.
 
 Who may log in is the hub's rule (hdfhub_ldap_allowed_groups, hdfhub_users,
 hdfhub_admins); whether the password is right is the directory's.
 """
 import pytest
 
-from hubfixtures import HubError, HubUser, password
+from hubfixtures import HubError, HubUser, password, run_site
 
 
 def test_group_member_logs_in_and_gets_a_server(host, ca_file):
@@ -79,3 +80,47 @@ def test_hub_checks_the_directory_certificate(host):
     good, wrong_name = out.split()
     assert good == "ok"
     assert wrong_name != "ok"
+
+
+@pytest.fixture(scope="module")
+def starttls_search():
+    """The hub re-converged to reach the directory over ldap:// with StartTLS
+    and to find people by a search with a search account (slapd refuses any
+    bind without TLS: prepare.yml sets olcSecurity ssf=1)."""
+    run = run_site({"hdfhub_ldap_uri": "ldap://ldap.hub.test",
+                    "hdfhub_ldap_bind_dn_templates": [],
+                    "hdfhub_ldap_user_search_base": "ou=people,dc=hdfhub,dc=test",
+                    "hdfhub_ldap_search_bind_dn": "cn=admin,dc=hdfhub,dc=test",
+                    "hdfhub_ldap_search_bind_password": "verify-ldap-admin-password"})
+    assert run.returncode == 0, run.stdout[-3000:]
+
+
+def test_directory_refuses_binds_without_tls(host):
+    """What makes the next test's logins proof of StartTLS: the same bind
+    fails in the clear and succeeds after StartTLS."""
+    probe = (
+        "import ldap3, ssl\n"
+        "tls = ldap3.Tls(validate=ssl.CERT_REQUIRED,"
+        " ca_certs_file='/etc/ssl/certs/ca-certificates.crt')\n"
+        "def bind(start_tls):\n"
+        "    c = ldap3.Connection(ldap3.Server('ldap.hub.test', port=389, tls=tls),"
+        " user='uid=ada,ou=people,dc=hdfhub,dc=test', password='verify-ada-password')\n"
+        "    c.open()\n"
+        "    if start_tls:\n"
+        "        c.start_tls()\n"
+        "    return c.bind()\n"
+        "print(bind(False), bind(True))\n"
+    )
+    assert host.check_output(f"/opt/hdfhub/hub/bin/python3 -c \"{probe}\"").split() == \
+        ["False", "True"]
+
+
+def test_starttls_and_search_let_the_right_people_in(starttls_search, ca_file):
+    assert HubUser("ada", ca_file).login().token
+    eve = HubUser("eve", ca_file)
+    with pytest.raises(HubError, match="login of eve failed: 403"):
+        eve.login()
+    linus = HubUser("linus", ca_file)
+    linus.password = "not-" + password("linus")
+    with pytest.raises(HubError, match="login of linus failed"):
+        linus.login()

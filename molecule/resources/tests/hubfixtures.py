@@ -111,13 +111,13 @@ def admin(ca_file):
     return HubUser("admin", ca_file).login()
 
 
-def run_site(extra_vars):
-    """Run playbooks/site.yml on this scenario's host, as molecule converges it
-    (the inventory molecule wrote), with `extra_vars` on top."""
+def run_site(extra_vars, playbook="site.yml"):
+    """Run playbooks/<playbook> on this scenario's host, with the inventory
+    molecule converges it with, and `extra_vars` on top."""
     repo = pathlib.Path(__file__).resolve().parents[3]
     inventory = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
     cmd = [str(pathlib.Path(sys.executable).with_name("ansible-playbook")),
-           "-i", str(inventory), str(repo / "playbooks" / "site.yml")]
+           "-i", str(inventory), str(repo / "playbooks" / playbook)]
     # As JSON, so that lists and numbers keep their types (paths become strings).
     cmd += ["-e", json.dumps(extra_vars, default=str)]
     # The repository's ansible.cfg, not molecule's: its default callback

@@ -18,6 +18,10 @@ MAX_UNIX_NAME = 32
 # Hub names the inventory and the login form accept. Anything outside this
 # (upper case, spaces, '/', ':') cannot safely become part of a Unix name.
 HUB_NAME_PATTERN = r"^[a-z0-9_][a-z0-9_.@-]*$"
+# Guests (hdfhub_guests) are named GUEST_PREFIX + random hex by the hub
+# itself; no one logs in, and no inventory user is called, by such a name.
+GUEST_PREFIX = "guest-"
+LOGIN_NAME_PATTERN = rf"^(?!{GUEST_PREFIX})[a-z0-9_][a-z0-9_.@-]*$"
 _SAFE = re.compile(r"^[a-z0-9_][a-z0-9_-]*$")
 _HASH_LEN = 6
 
@@ -63,3 +67,16 @@ def ensure_user(name: str, admin: bool) -> str:
         subprocess.run(["gpasswd", "--delete", account, ADMINS_GROUP], check=True,
                        stdout=subprocess.DEVNULL)
     return account
+
+
+def remove_guest(name: str) -> None:
+    """Delete the Unix account of guest `name` with its home; no other kind."""
+    if not name.startswith(GUEST_PREFIX):
+        raise ValueError(f"{name!r} is not a guest")
+    account = unix_username(name)
+    try:
+        pwd.getpwnam(account)
+    except KeyError:
+        return
+    subprocess.run(["userdel", "--remove", account], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -1,4 +1,5 @@
-"""Ansible test `hub_username`: is this a hub name that maps to a Unix account?"""
+"""Ansible test `hub_username`: is this a name someone can log in with, one
+that maps to a Unix account and is not kept for guests?"""
 import importlib.util
 import os
 import re
@@ -11,7 +12,7 @@ _SPEC.loader.exec_module(_MODEL)
 
 
 def hub_username(name):
-    return isinstance(name, str) and re.match(_MODEL.HUB_NAME_PATTERN, name) is not None
+    return isinstance(name, str) and re.match(_MODEL.LOGIN_NAME_PATTERN, name) is not None
 
 
 class TestModule:

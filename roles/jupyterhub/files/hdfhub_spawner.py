@@ -10,6 +10,10 @@ Admins keep sudo inside their server only when the site allows it; everyone
 else runs with NoNewPrivileges and private devices, and sees the system
 (environments included) read-only and no home but their own (`confine`).
 
+Guests (hdfhub_guests) always get a jupyter-guest-... account of their own,
+even where people log in with PAM, run with the guest limits, open on the
+featured notebooks, and lose account and home when the hub deletes them.
+
 For a room of people pressing Start together (docs/benchmarks.md): at most
 `start_slots` servers start at once, the rest wait their turn as pending;
 the hub learns a server is up within 50 ms instead of after its own
@@ -21,8 +25,9 @@ import pwd
 import time
 
 from systemdspawner import SystemdSpawner
-from traitlets import Bool, Dict, Integer, Unicode, default
+from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
+import hdfhub_guests
 import hdfhub_users
 
 # How often a starting server's port is tried.
@@ -89,6 +94,13 @@ class HdfhubSpawner(SystemdSpawner):
         value_trait=Unicode(), config=True,
         help="Links made in each home as its server starts (name: target), "
              "e.g. shared content; a name already taken is left alone.")
+    guest_mem_limit = Unicode(
+        "1G", config=True, help="mem_limit of a guest's server.")
+    guest_cpu_limit = Float(
+        0.5, config=True, help="cpu_limit of a guest's server.")
+    guest_default_url = Unicode(
+        "/lab/tree/shared/featured", config=True,
+        help="Where a guest's server opens (default_url).")
     start_slots = Integer(
         config=True,
         help="Servers that may be starting at the same time (default: one per "
@@ -109,6 +121,13 @@ class HdfhubSpawner(SystemdSpawner):
 
     async def start(self):
         admin = bool(self.user.admin)
+        if hdfhub_guests.is_guest(self.user):
+            # Per spawner (one per user), so staff settings stay as configured.
+            self.create_accounts = True
+            self.username_template = hdfhub_users.PREFIX + "{USERNAME}"
+            self.mem_limit = self.guest_mem_limit
+            self.cpu_limit = self.guest_cpu_limit
+            self.default_url = self.guest_default_url
         if self.create_accounts:
             # useradd takes a while; in the event loop it would stall every
             # other request the hub is serving.
@@ -137,3 +156,9 @@ class HdfhubSpawner(SystemdSpawner):
             if url:
                 await wait_for_port(*url, self.http_timeout)
         return url
+
+    async def delete_forever(self):
+        """The hub deletes a user: a guest's account and home go too. Staff
+        accounts and homes stay (removing them is the site's decision)."""
+        if hdfhub_guests.is_guest(self.user):
+            await asyncio.to_thread(hdfhub_users.remove_guest, self.user.name)

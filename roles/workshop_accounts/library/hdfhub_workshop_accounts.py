@@ -5,6 +5,7 @@ Run with the hub venv's Python (it needs bcrypt, and the same dbm module the
 hub's FirstUseAuthenticator opens its password file with).
 """
 import contextlib
+import dbm
 import json
 import os
 import secrets
@@ -20,15 +21,19 @@ description:
     there (a root-only JSON file), and its bcrypt hash goes into the hub's
     FirstUseAuthenticator password file unless that already holds a hash for
     the name. Existing passwords never change, so re-running is a no-op.
+  - With I(prune), names in I(store) but not in I(names) lose their password
+    in both files instead; nothing else changes.
 options:
   names: {description: Hub names of the accounts., type: list, elements: str, required: true}
   store: {description: JSON file of name to password, kept 0600., type: path, required: true}
   dbm_path: {description: FirstUseAuthenticator's dbm_path., type: path, required: true}
+  prune: {description: Forget the passwords of names no longer in I(names)., type: bool, default: false}
 """
 
 RETURN = r"""
 accounts: {description: "[{name, password}] for each of I(names), in order.", type: list, returned: always}
 user_chosen: {description: Names whose password the person has since changed on the hub., type: list, returned: always}
+unlisted: {description: Names in I(store) but not in I(names) (before a prune)., type: list, returned: always}
 """
 
 # No 0/O, 1/l/I: people copy these from paper.
@@ -39,30 +44,49 @@ def new_password():
     return "-".join("".join(secrets.choice(ALPHABET) for _ in range(4)) for _ in range(3))
 
 
+def save(store, passwords):
+    # mkstemp makes the file 0600.
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(store), prefix=".workshop-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(passwords, f, indent=1, sort_keys=True)
+    os.replace(tmp, store)
+
+
+def prune(module, store, saved, unlisted):
+    """Forget the unlisted names' passwords: hashes first, then the store, so
+    that a run cut short finds them again."""
+    if unlisted and not module.check_mode:
+        with dbm.open(module.params["dbm_path"], "c", 0o600) as db:
+            for name in unlisted:
+                if db.get(name.encode("utf-8")) is not None:
+                    del db[name.encode("utf-8")]
+        save(store, {n: p for n, p in saved.items() if n not in unlisted})
+    module.exit_json(changed=bool(unlisted), accounts=[], user_chosen=[], unlisted=unlisted)
+
+
 def main():
     module = AnsibleModule(
         argument_spec={"names": {"type": "list", "elements": "str", "required": True},
                        "store": {"type": "path", "required": True},
-                       "dbm_path": {"type": "path", "required": True}},
+                       "dbm_path": {"type": "path", "required": True},
+                       "prune": {"type": "bool", "default": False}},
         supports_check_mode=True)
     import bcrypt  # noqa: PLC0415 (from the hub's venv)
-    import dbm  # noqa: PLC0415
 
     names, store = module.params["names"], module.params["store"]
     saved = {}
     if os.path.exists(store):
         with open(store, encoding="utf-8") as f:
             saved = json.load(f)
+    unlisted = sorted(set(saved) - set(names))
+    if module.params["prune"]:
+        prune(module, store, saved, unlisted)
     new = [name for name in names if name not in saved]
     passwords = {**saved, **{name: new_password() for name in new}}
 
     # Saved before the hub learns them: a password must never exist only as a hash.
     if new and not module.check_mode:
-        # mkstemp makes the file 0600.
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(store), prefix=".workshop-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(passwords, f, indent=1, sort_keys=True)
-        os.replace(tmp, store)
+        save(store, passwords)
 
     path = module.params["dbm_path"]
     if dbm.whichdb(path) is None and module.check_mode:
@@ -80,7 +104,7 @@ def main():
                                                          bcrypt.gensalt())
     module.exit_json(changed=bool(new or unset),
                      accounts=[{"name": n, "password": passwords[n]} for n in names],
-                     user_chosen=user_chosen)
+                     user_chosen=user_chosen, unlisted=unlisted)
 
 
 if __name__ == "__main__":

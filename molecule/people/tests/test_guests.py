@@ -1,0 +1,114 @@
+"""Guests ("Try it", hdfhub_guests_enabled): a visitor without an account
+gets a temporary user of its own, with tighter limits, up to a cap; logging
+out or going idle deletes the guest with its account and files. Staff (the
+LDAP users here) stay.
+
+The scenario sets the cap to GUEST_MAX and the idle timeout to
+GUEST_TIMEOUT seconds (molecule.yml). The tests run in file order: the
+browser guest logs out, the others are left to the guest culler.
+"""
+import re
+
+import pytest
+
+from browserfixtures import (browser, needs_browser, page,  # noqa: F401
+                             run_featured_h5py_notebook, sample_day1_mean)
+from hubfixtures import HTTPS, HubUser, unit_props, wait_for
+
+GUEST_MAX = 3
+GUEST_TIMEOUT = 60
+# The culler looks every timeout/2 seconds; a server's last activity can lag
+# by a few more.
+CULL_WAIT = GUEST_TIMEOUT * 3 + 60
+
+
+def guests(admin):
+    r = admin.api("GET", "/hub/api/groups/hdfhub-guests")
+    r.raise_for_status()
+    return r.json()["users"]
+
+
+def gone(host, name):
+    """No hub user, Unix account, home or unit is left of guest `name`."""
+    account = f"jupyter-{name}"
+    return (not host.user(account).exists and not host.file(f"/home/{account}").exists
+            and host.run(f"systemctl is-active {account}").stdout.strip() != "active")
+
+
+@needs_browser
+def test_visitor_tries_a_featured_notebook_and_logs_out(page, admin, host):
+    """Try it on the login page: JupyterLab opens on the featured notebooks,
+    the h5py one runs, and logging out deletes the guest at once."""
+    mean = sample_day1_mean(host)
+    page.goto(f"{HTTPS}/hub/login")
+    page.click("#try_submit")
+    page.wait_for_selector("#jp-main-dock-panel")
+    name = re.search(r"/user/(guest-[0-9a-f]+)/", page.url).group(1)
+    # The guest's JupyterLab opens on the featured notebooks.
+    page.dblclick(".jp-DirListing-item:has-text('01-h5py-basics.ipynb')")
+    run_featured_h5py_notebook(page, mean)
+    assert host.file(f"/home/jupyter-{name}/my-first.h5").exists
+    page.goto(f"{HTTPS}/hub/logout")
+    assert name not in guests(admin)
+    wait_for(lambda: gone(host, name), 60, what=f"{name} removed from the host")
+    assert admin.api("GET", f"/hub/api/users/{name}").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def two_guests(ca_file):
+    found = []
+    for _ in range(2):
+        guest = HubUser(None, ca_file)
+        r = guest.try_as_guest()
+        assert r.status_code == 302, r.text[:300]
+        guest.start()
+        found.append(guest)
+    return found
+
+
+def test_guests_get_separate_temporary_users(two_guests, host):
+    one, two = two_guests
+    assert one.name != two.name
+    for guest in two_guests:
+        account = host.user(f"jupyter-{guest.name}")
+        assert account.exists and host.file(account.home).mode == 0o700
+        put = guest.api("PUT", f"/user/{guest.name}/api/contents/mine.txt",
+                        json={"type": "file", "format": "text", "content": guest.name})
+        assert put.status_code in (200, 201), put.text
+    assert host.run(f"runuser -u jupyter-{one.name} -- cat /home/jupyter-{two.name}/mine.txt"
+                    ).rc != 0
+
+
+def test_guests_get_their_own_limits(two_guests, host):
+    """molecule.yml gives guests 384M and a quarter of a core; staff have 512M
+    and half a core (the molecule defaults)."""
+    props = unit_props(host, f"jupyter-{two_guests[0].name}", "MemoryMax", "CPUQuotaPerSecUSec")
+    assert props == {"MemoryMax": str(384 * 2**20), "CPUQuotaPerSecUSec": "250ms"}
+
+
+def test_guest_cap_holds(two_guests, admin, ca_file):
+    """Guests are made until the hub refuses one, and it refuses exactly when
+    GUEST_MAX exist; the refusal says why and makes no one."""
+    for _ in range(GUEST_MAX + 1):
+        before = guests(admin)
+        r = HubUser(None, ca_file).try_as_guest()
+        if r.status_code != 302:
+            break
+    assert r.status_code == 503
+    assert "guest places are in use" in r.text
+    assert len(before) == GUEST_MAX and guests(admin) == before
+
+
+def test_idle_guests_are_deleted_but_staff_stay(two_guests, admin, ca_file, host):
+    linus = HubUser("linus", ca_file).login()
+    linus.start()
+    try:
+        names = guests(admin)
+        assert {g.name for g in two_guests} <= set(names)
+        wait_for(lambda: not guests(admin), CULL_WAIT, interval=5, what="guests culled")
+        for name in names:
+            wait_for(lambda: gone(host, name), 60, what=f"{name} removed from the host")
+        assert (linus.server() or {}).get("ready")
+        assert host.user("jupyter-linus").exists
+    finally:
+        linus.stop()

@@ -1,0 +1,107 @@
+"""Guests: "Try it" on the login page, for visitors without an account.
+
+`with_guests(name)` adds to the site's authenticator class:
+- POST /hub/try: a new hub user `guest-<random>` in the hub group `hdfhub-guests`,
+  logged in in this browser and sent on to its server, unless `max_guests`
+  guests exist already (then 503, and nothing is made);
+- logging out as a guest deletes the guest at once.
+
+The hub's other way of deleting a guest is the guest culler, an idle-culler
+service whose role sees that group only. Either way the spawner's
+`delete_forever` removes the guest's Unix account and home
+(hdfhub_spawner.HdfhubSpawner), so nothing a guest made outlives the guest.
+
+Guest names never come from a login form: the hub's username pattern
+(hdfhub_users.LOGIN_NAME_PATTERN) refuses the prefix.
+"""
+import secrets
+
+from jupyterhub import orm
+from jupyterhub.handlers import BaseHandler
+from jupyterhub.handlers.login import LogoutHandler
+from jupyterhub.utils import maybe_future, utcnow
+from tornado import web
+from traitlets import Integer, import_item
+
+import hdfhub_users
+
+# Not just "guests": an OAuth provider's group of that name (manage_groups)
+# must not make its members guests.
+GROUP = "hdfhub-guests"
+PREFIX = hdfhub_users.GUEST_PREFIX
+
+
+def is_guest(user):
+    """True for a hub user (orm or wrapped) made by the Try it button."""
+    return user.name.startswith(PREFIX) and any(group.name == GROUP for group in user.groups)
+
+
+class TryHandler(BaseHandler):
+    """Make a guest and log this browser in as it."""
+
+    def get(self):
+        self.redirect(self.settings["login_url"])
+
+    async def post(self):
+        # Made here, not by load_groups, which the hub refuses next to an
+        # authenticator that manages groups (generic-oauth).
+        group = orm.Group.find(self.db, GROUP)
+        if group is None:
+            group = orm.Group(name=GROUP)
+            self.db.add(group)
+        limit = self.authenticator.max_guests
+        # No await between counting and adding: two clicks cannot both take
+        # the last place.
+        if len(group.users) >= limit:
+            raise web.HTTPError(
+                503, f"All {limit} guest places are in use. Please try again in a few "
+                     "minutes: a guest's place frees up when they log out or go idle.")
+        name = PREFIX + secrets.token_hex(4)
+        while self.find_user(name) is not None:
+            name = PREFIX + secrets.token_hex(4)
+        user = self.user_from_username(name)
+        group.users.append(user.orm_user)
+        # The culler counts idleness from here until the server reports in.
+        user.orm_user.last_activity = utcnow(with_tz=False)
+        self.db.commit()
+        self.log.info("Guest %s made (%d of %d places)", name, len(group.users), limit)
+        self.set_login_cookie(user)
+        self.redirect(self.get_next_url(user))
+
+
+class GuestLogoutHandler(LogoutHandler):
+    """Log out as usual; a guest is then deleted, server, account and files."""
+
+    async def handle_logout(self):
+        user = self.current_user
+        if user is None or not is_guest(user):
+            return
+        if user.running:
+            await self.stop_single_user(user)
+        if user.spawner._stop_pending:
+            return  # a slow stop: the guest culler deletes the guest later
+        await user.delete_spawners()
+        self.users.delete(user)
+        self.log.info("Guest %s logged out and deleted", user.name)
+
+
+def with_guests(authenticator_class):
+    """The authenticator class of this import name, with the Try it button's
+    handlers."""
+
+    class GuestsAuthenticator(import_item(authenticator_class)):
+        max_guests = Integer(
+            10, config=True, help="Guests that may exist at the same time.")
+
+        def get_handlers(self, app):
+            # Before the hub's own: this /logout replaces the default one.
+            return [("/try", TryHandler), ("/logout", GuestLogoutHandler)] + \
+                super().get_handlers(app)
+
+        async def refresh_user(self, user, handler=None):
+            # A guest has no credentials the site's authenticator could refresh.
+            if is_guest(user):
+                return True
+            return await maybe_future(super().refresh_user(user, handler))
+
+    return GuestsAuthenticator
