@@ -310,7 +310,7 @@ BAD_INPUT = [
                  ["hdfhub_cull_idle_timeout", "'-60'", "number of seconds"],
                  id="cull_idle_timeout-negative"),
     pytest.param({"hdfhub_authenticator": "ldapx"},
-                 ["hdfhub_authenticator", "firstuse, pam, ldap, github, generic-oauth"],
+                 ["hdfhub_authenticator", "firstuse, native, pam, ldap, github, generic-oauth"],
                  id="authenticator-unknown"),
     # Featured notebooks (roles/content).
     pytest.param({"hdfhub_featured_notebooks": ["/nonexistent/intro.ipynb"]},
@@ -361,6 +361,9 @@ BAD_INPUT = [
                   "hdfhub_oauth_userdata_url": "https://sso.example.org/userinfo"},
                  ["hdfhub_oauth_token_url ''", "not an https:// URL"],
                  id="generic-oauth-without-token-url"),
+    pytest.param({"hdfhub_authenticator": "native", "hdfhub_native_minimum_password_length": 4},
+                 ["hdfhub_native_minimum_password_length", "'4'", "Use 8 or more"],
+                 id="native-password-too-short"),
     pytest.param({"hdfhub_authenticator": "pam", "hdfhub_users": ["root", "nosuchperson"]},
                  ["hdfhub_authenticator", "nosuchperson", "no Unix account"],
                  id="pam-user-without-account"),

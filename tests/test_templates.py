@@ -67,11 +67,14 @@ def load_hub_config(text, tmp_path):
     return config, loaded
 
 
-HUB = dict(hdf_env_root="/opt/hdfhub/envs", hdf_env_server_env="hdf5")
+SITE = "/opt/hdfhub/hub/lib/python3.11/site-packages"
+HUB = dict(hdf_env_root="/opt/hdfhub/envs", hdf_env_server_env="hdf5",
+           __jupyterhub_hub_venv={"site_packages": SITE})
 
 
 @pytest.mark.parametrize("auth,cls", [
     ("firstuse", "firstuseauthenticator.FirstUseAuthenticator"),
+    ("native", "hdfhub_native.NativeAuthenticator"),
     ("pam", "jupyterhub.auth.PAMAuthenticator"),
     ("ldap", "ldapauthenticator.LDAPAuthenticator"),
     ("github", "oauthenticator.github.GitHubOAuthenticator"),
@@ -82,6 +85,25 @@ def test_hub_config_selects_authenticator(auth, cls, tmp_path):
                   hdfhub_ldap_uri="ldaps://ldap.example.org", **HUB)
     c, _ = load_hub_config(text, tmp_path)
     assert c.JupyterHub.authenticator_class == cls
+
+
+@pytest.mark.parametrize("guests,paths", [
+    (False, [f"{SITE}/nativeauthenticator/templates"]),
+    (True, ["/etc/hdfhub/templates", SITE, f"{SITE}/nativeauthenticator/templates"]),
+])
+def test_native_lets_in_whom_an_admin_approved(guests, paths, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "hdfhub_guests", types.SimpleNamespace(
+        GROUP="hdfhub-guests", with_guests=lambda cls: cls))
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator="native",
+                  hdfhub_native_minimum_password_length=12, hdfhub_users=["ada"],
+                  hdfhub_guests_enabled=guests, **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    # Approval, not the inventory's list, decides; listed people are
+    # pre-approved by the authenticator itself.
+    assert c.Authenticator.allow_all is True and c.Authenticator.allowed_users == ["ada"]
+    assert c.NativeAuthenticator.open_signup is False
+    assert c.NativeAuthenticator.minimum_password_length == 12
+    assert c.JupyterHub.template_paths == paths
 
 
 @pytest.mark.parametrize("uri,port,strategy", [

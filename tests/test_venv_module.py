@@ -1,7 +1,7 @@
 """The hdfhub_venv module's reading of locks and venvs, and its plan."""
 import pytest
 
-from conftest import load_module
+from conftest import ROOT, load_module
 
 venv = load_module("roles/python_venv/library/hdfhub_venv.py", "hdfhub_venv")
 
@@ -37,3 +37,19 @@ def test_plan_installs_missing_and_changed_and_removes_extras():
 def test_plan_of_a_venv_in_step_is_empty():
     pins = venv.read_lock("a==1\nb==2\n")
     assert venv.plan(pins, {"a": "1", "b": "2"}) == ([], [])
+
+
+def test_only_the_locks_source_packages_may_be_built():
+    lock = (ROOT / "roles/jupyterhub/files/hub.lock").read_text()
+    pins = venv.read_lock(lock)
+    source = venv.from_source(lock)
+    assert source == {"onetimepass"} and "onetimepass" in pins
+    args = venv.binary_args(pins, source)
+    assert args[::2] == ["--only-binary"] * (len(pins) - 1)
+    assert sorted(args[1::2]) == sorted(name for key, (name, _) in pins.items()
+                                        if key != "onetimepass")
+
+
+def test_a_lock_without_source_packages_is_wheels_only():
+    lock = "a==1\nb==2\n"
+    assert venv.binary_args(venv.read_lock(lock), venv.from_source(lock)) == ["--only-binary", ":all:"]

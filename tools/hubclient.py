@@ -72,27 +72,41 @@ class HubUser:
 
     # --- Hub ---
 
+    def submit(self, page, action, data, timeout=60):
+        """Open a hub page and post one of its forms to `action`, with the
+        XSRF cookie the page set, as a browser does."""
+        self.session.get(f"{self.base}{page}", timeout=timeout).raise_for_status()
+        return self.session.post(f"{self.base}{action}", timeout=timeout, allow_redirects=False,
+                                 data={**data, "_xsrf": self.session.cookies.get("_xsrf")})
+
     def login(self, timeout=60):
         """Log in through the login form (firstuse: the first login sets the
         password) and make an API token for the rest."""
-        page = self.session.get(f"{self.base}/hub/login", timeout=timeout)
-        page.raise_for_status()
-        xsrf = self.session.cookies.get("_xsrf")
-        r = self.session.post(f"{self.base}/hub/login?next=", timeout=timeout,
-                              allow_redirects=False,
-                              data={"username": self.name, "password": self.password,
-                                    "_xsrf": xsrf})
+        r = self.submit("/hub/login", "/hub/login?next=",
+                        {"username": self.name, "password": self.password}, timeout)
         if r.status_code != 302:
-            raise HubError(f"login of {self.name} failed: {r.status_code} {r.text[:300]}")
+            # The form again, with the authenticator's reason, or an error page.
+            shown = re.search(r'class="login_error[^"]*"[^>]*>(.*?)</', r.text, re.S)
+            why = " ".join(shown.group(1).split()) if shown else r.text[:300]
+            raise HubError(f"login of {self.name} failed: {r.status_code} {why}")
         return self.make_token(timeout)
+
+    def sign_up(self, timeout=60):
+        """Fill in the sign-up form (native authenticator). Returns the page's
+        message to the person signing up."""
+        r = self.submit("/hub/signup", "/hub/signup",
+                        {"username": self.name, "signup_password": self.password,
+                         "signup_password_confirmation": self.password}, timeout)
+        r.raise_for_status()
+        found = re.search(r'<div class="alert [^"]*"[^>]*>(.*?)</div>', r.text, re.S)
+        if not found:
+            raise HubError(f"sign-up of {self.name}: no message in {r.text[:300]}")
+        return " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split())
 
     def try_as_guest(self, timeout=60):
         """Press the login page's "Try it" (hub guests): the hub names this
         user. Returns the hub's response, a redirect when a guest was made."""
-        page = self.session.get(f"{self.base}/hub/login", timeout=timeout)
-        page.raise_for_status()
-        r = self.session.post(f"{self.base}/hub/try", timeout=timeout, allow_redirects=False,
-                              data={"_xsrf": self.session.cookies.get("_xsrf")})
+        r = self.submit("/hub/login", "/hub/try", {}, timeout)
         if r.status_code == 302:
             self.name = None
             self.make_token(timeout)

@@ -3,7 +3,8 @@
 
 Each `<name>.in` next to a lock is the single source of that package list;
 `<name>.lock` is generated from it, pinned for the Python of the target
-release (Debian 12 ships 3.11) and wheels only, so a converge never compiles.
+release (Debian 12 ships 3.11) and wheels only, so a converge never compiles
+(FROM_SOURCE names the few pure-Python exceptions).
 Run after editing a spec, then commit both files.
 """
 import argparse
@@ -25,6 +26,12 @@ TARGET_PLATFORM = "x86_64-manylinux_2_36"  # glibc of Debian 12
 # the "iri" format, which nothing in Jupyter uses; the import compiles ~35
 # grammars and costs every server start ~1.9 s of CPU and ~17 MB.
 OMIT = {"hdf5.in": ["rfc3987-syntax", "lark"]}
+# Pure-Python packages PyPI has only as a source archive, by spec file name.
+# The lock's first line names them (HEADER); hdfhub_venv lets uv build them at
+# install time and hdfhub_bundle carries a wheel built from each.
+# onetimepass: jupyterhub-nativeauthenticator imports it (two-factor codes).
+FROM_SOURCE = {"hub.in": ["onetimepass"]}
+HEADER = "# hdfhub-from-source:"
 ALSO_SERVED = [("3.13", "x86_64-manylinux_2_36"), ("3.11", "aarch64-manylinux_2_36"),
                ("3.13", "aarch64-manylinux_2_36")]
 
@@ -39,11 +46,15 @@ def compile_(src: pathlib.Path, python: str, platform: str, *extra: str) -> None
 def lock(spec: pathlib.Path, upgrade: bool) -> None:
     out = spec.with_suffix(".lock")
     omit = [arg for name in OMIT.get(spec.name, []) for arg in ("--no-emit-package", name)]
+    source = FROM_SOURCE.get(spec.name, [])
+    allow = [arg for name in source for arg in ("--no-binary", name)]
     compile_(spec, TARGET_PYTHON, TARGET_PLATFORM, "-o", str(out.relative_to(ROOT)),
-             *omit, *(["--upgrade"] if upgrade else []))
+             *omit, *allow, *(["--upgrade"] if upgrade else []))
+    if source:
+        out.write_text(f"{HEADER} {' '.join(source)}\n" + out.read_text())
     for python, platform in ALSO_SERVED:
         # Fails if some pin has no wheel there.
-        compile_(out, python, platform, "--no-deps")
+        compile_(out, python, platform, "--no-deps", *allow)
     print(f"locked {out.relative_to(ROOT)} (also checked for {ALSO_SERVED})")
 
 

@@ -6,6 +6,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,9 @@ description:
     installs online) from an empty package state, so the bundle also serves a
     host that lacks what this one has; C(debs/)
     is a flat apt repository (C(apt-ftparchive), from apt-utils).
-  - Wheels come from C(pip download), binary only, for this host's Python;
+  - Wheels come from C(pip wheel), binary only, for this host's Python,
+    except that the packages a lock's C(# hdfhub-from-source:) line names
+    (pure Python, no wheel on PyPI) are built into wheels here;
     npm tarballs from the C(resolved) URLs of a package-lock, each checked
     against its C(integrity); conda packages from the channel, each checked
     against the lock's sha256, then indexed with py-rattler.
@@ -173,8 +176,13 @@ def build_wheels(module, root, locks, pip):
     listing = os.path.join(root, ".requirements.txt")
     with open(listing, "w", encoding="utf-8") as f:
         f.write("\n".join(requirements) + "\n")
-    module.run_command([pip, "download", "--quiet", "--only-binary=:all:", "--no-deps",
-                        "--dest", wheels, "--requirement", listing], check_rc=True)
+    source = {name for lock in locks
+              for found in re.findall(r"^# hdfhub-from-source:(.*)$", lock, re.MULTILINE)
+              for name in found.split()}
+    # pip wheel copies a wheel as it is, and builds only the source packages.
+    module.run_command([pip, "wheel", "--quiet", "--only-binary=:all:", "--no-deps",
+                        *(f"--no-binary={name}" for name in sorted(source)),
+                        "--wheel-dir", wheels, "--requirement", listing], check_rc=True)
 
 
 def build_npm(root, lock_text):

@@ -82,6 +82,22 @@ def read_lock(text):
     return pins
 
 
+FROM_SOURCE = re.compile(r"^# hdfhub-from-source:(.*)$", re.MULTILINE)
+
+
+def from_source(text):
+    """Normalized names the lock allows to be built from source."""
+    return {normalize(name) for found in FROM_SOURCE.findall(text) for name in found.split()}
+
+
+def binary_args(pins, source):
+    """uv arguments: wheels only, except for the pins built from source."""
+    if not source:
+        return ["--only-binary", ":all:"]
+    return [arg for key, (name, _) in sorted(pins.items()) if key not in source
+            for arg in ("--only-binary", name)]
+
+
 def installed_in(venv):
     """{normalized name: version} from the venv's dist-info metadata."""
     found = {}
@@ -160,7 +176,7 @@ def main():
         # users cannot write them into the shared venv, so without them every
         # server start would compile its imports again (measured: 2.5x slower).
         module.run_command([p["uv"], "pip", "sync", "--quiet", "--python", venv_python,
-                            "--only-binary", ":all:", "--compile-bytecode",
+                            *binary_args(pins, from_source(p["lock"])), "--compile-bytecode",
                             *p["install_args"], lockfile.name],
                            check_rc=True, environ_update=env)
     module.exit_json(changed=True, **result)

@@ -1,0 +1,58 @@
+"""nativeauthenticator (self sign-up, admin approval) on JupyterHub 6.
+
+nativeauthenticator 1.3.0, its newest release, predates JupyterHub 6, and its
+login form fails there with a 500 on every POST:
+- its LoginHandler.post times the login with the handler's `statsd`, which
+  JupyterHub 6 removed;
+- JupyterHub renders an error on the login form through `_render(sync=True,
+  ...)`, which its `_render` does not accept.
+
+NativeAuthenticator here is the same authenticator with a LoginHandler that
+fixes both and changes nothing else. Drop this module when a release of
+nativeauthenticator runs on JupyterHub 6 (the people scenario's
+test_native.py shows it).
+"""
+from nativeauthenticator import NativeAuthenticator as _Native
+from nativeauthenticator import handlers
+from tornado.escape import url_escape
+from tornado.httputil import url_concat
+
+
+class _NoTimer:
+    """What post() asks of statsd: timer(name).start(), then stop(send=...)."""
+
+    def timer(self, name):
+        return self
+
+    def start(self):
+        return self
+
+    def stop(self, send=True):
+        pass
+
+
+class LoginHandler(handlers.LoginHandler):
+    statsd = _NoTimer()
+
+    def _render(self, login_error=None, username=None, sync=False, **_):
+        return self.render_template(
+            "native-login.html",
+            sync=sync,
+            next=url_escape(self.get_argument("next", default="")),
+            username=username,
+            login_error=login_error,
+            custom_html=self.authenticator.custom_html,
+            login_url=self.settings["login_url"],
+            enable_signup=self.authenticator.enable_signup,
+            two_factor_auth=self.authenticator.allow_2fa,
+            authenticator_login_url=url_concat(
+                self.authenticator.login_url(self.hub.base_url),
+                {"next": self.get_argument("next", "")},
+            ),
+        )
+
+
+class NativeAuthenticator(_Native):
+    def get_handlers(self, app):
+        return [(path, LoginHandler if handler is handlers.LoginHandler else handler)
+                for path, handler in super().get_handlers(app)]
