@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import shutil
+import subprocess
 import tarfile
 
 import pytest
@@ -34,6 +35,20 @@ def test_debian_packages_are_the_bundles(host, package):
         files = json.load(tar.extractfile("manifest.json"))["files"]
     bundled = {f["name"]: f["version"] for f in files if f["kind"] == "debs"}
     assert host.check_output(f"dpkg-query -W -f '${{Version}}' {package}") == bundled[package]
+
+
+def test_lessons_came_from_the_bundle(host):
+    """prepare.yml's repository lives only on the builder (file:///srv/lessons.git):
+    the hub published the commit the bundle holds, and people can pull it."""
+    with tarfile.open(BUNDLE) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest["git"] == ["lessons"]
+    assert "git/lessons.bundle" in {f["path"] for f in manifest["files"]}
+    built = subprocess.run(["git", "-C", str(BUNDLE.parent / "lessons.git"), "rev-parse", "main"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert host.check_output("git -C /srv/hdfhub/shared/lessons rev-parse HEAD") == built
+    assert host.file("/srv/hdfhub/shared/lessons/intro/squares.ipynb").user == "root"
+    assert host.run("command -v git").rc == 0  # for nbgitpuller, from the bundle's debs
 
 
 def test_host_apt_sources_are_untouched(host):

@@ -13,7 +13,7 @@ import pytest
 
 from browserfixtures import (browser, needs_browser, page,  # noqa: F401
                              run_featured_h5py_notebook, sample_day1_mean)
-from hubfixtures import HTTPS, HubUser, unit_props, wait_for
+from hubfixtures import HTTPS, HubUser, account, unit_props, wait_for
 
 GUEST_MAX = 3
 GUEST_TIMEOUT = 60
@@ -30,9 +30,9 @@ def guests(admin):
 
 def gone(host, name):
     """No hub user, Unix account, home or unit is left of guest `name`."""
-    account = f"jupyter-{name}"
-    return (not host.user(account).exists and not host.file(f"/home/{account}").exists
-            and host.run(f"systemctl is-active {account}").stdout.strip() != "active")
+    unix = account(name)
+    return (not host.user(unix).exists and not host.file(f"/home/{unix}").exists
+            and host.run(f"systemctl is-active {unix}").stdout.strip() != "active")
 
 
 @needs_browser
@@ -47,7 +47,7 @@ def test_visitor_tries_a_featured_notebook_and_logs_out(page, admin, host):
     # The guest's JupyterLab opens on the featured notebooks.
     page.dblclick(".jp-DirListing-item:has-text('01-h5py-basics.ipynb')")
     run_featured_h5py_notebook(page, mean)
-    assert host.file(f"/home/jupyter-{name}/my-first.h5").exists
+    assert host.file(f"/home/{account(name)}/my-first.h5").exists
     page.goto(f"{HTTPS}/hub/logout")
     assert name not in guests(admin)
     wait_for(lambda: gone(host, name), 60, what=f"{name} removed from the host")
@@ -70,19 +70,19 @@ def test_guests_get_separate_temporary_users(two_guests, host):
     one, two = two_guests
     assert one.name != two.name
     for guest in two_guests:
-        account = host.user(f"jupyter-{guest.name}")
-        assert account.exists and host.file(account.home).mode == 0o700
+        user = host.user(account(guest.name))
+        assert user.exists and host.file(user.home).mode == 0o700
         put = guest.api("PUT", f"/user/{guest.name}/api/contents/mine.txt",
                         json={"type": "file", "format": "text", "content": guest.name})
         assert put.status_code in (200, 201), put.text
-    assert host.run(f"runuser -u jupyter-{one.name} -- cat /home/jupyter-{two.name}/mine.txt"
+    assert host.run(f"runuser -u {account(one.name)} -- cat /home/{account(two.name)}/mine.txt"
                     ).rc != 0
 
 
 def test_guests_get_their_own_limits(two_guests, host):
     """molecule.yml gives guests 384M and a quarter of a core; staff have 512M
     and half a core (the molecule defaults)."""
-    props = unit_props(host, f"jupyter-{two_guests[0].name}", "MemoryMax", "CPUQuotaPerSecUSec")
+    props = unit_props(host, account(two_guests[0].name), "MemoryMax", "CPUQuotaPerSecUSec")
     assert props == {"MemoryMax": str(384 * 2**20), "CPUQuotaPerSecUSec": "250ms"}
 
 
@@ -109,6 +109,6 @@ def test_idle_guests_are_deleted_but_staff_stay(two_guests, admin, ca_file, host
         for name in names:
             wait_for(lambda: gone(host, name), 60, what=f"{name} removed from the host")
         assert (linus.server() or {}).get("ready")
-        assert host.user("jupyter-linus").exists
+        assert host.user(account("linus")).exists
     finally:
         linus.stop()

@@ -5,7 +5,7 @@ nativeauthenticator's form. The inventory's admin is approved at sign-up,
 approves others on /hub/authorize, and approved people get a server."""
 import pytest
 
-from hubfixtures import HTTPS, HubError, HubUser, run_site
+from hubfixtures import HTTPS, HubError, HubUser, account, run_site
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,8 @@ def test_sign_up_waits_for_an_admin_then_works(native_hub, host, ca_file):
 
     nina.login().start()
     try:
-        assert host.user("jupyter-nina").exists
-        assert host.service("jupyter-nina").is_running
+        assert host.user(account("nina")).exists
+        assert host.service(account("nina")).is_running
         nina.check_hdf5(n=100)
     finally:
         nina.stop()

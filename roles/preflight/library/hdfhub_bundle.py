@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import urllib.request
 from urllib.parse import urlsplit
 
@@ -33,7 +34,8 @@ description:
     (pure Python, no wheel on PyPI) are built into wheels here;
     npm tarballs from the C(resolved) URLs of a package-lock, each checked
     against its C(integrity); conda packages from the channel, each checked
-    against the lock's sha256, then indexed with py-rattler.
+    against the lock's sha256, then indexed with py-rattler; each git
+    repository as one C(git bundle) file with all its branches and tags.
   - C(state=verified), usually on the controller: every file the manifest
     lists must be in the archive with its sha256, and nothing else; the
     failure names each missing, damaged or unlisted file. Reads only.
@@ -79,13 +81,21 @@ options:
   rattler_python:
     description: A Python that imports py-rattler, to index the conda channel.
     type: path
+  git_repos:
+    description:
+      - Git repositories (C(name), C(url)) that go in C(git/<name>.bundle),
+        for the featured repositories (C(hdfhub_featured_repos)).
+    type: list
+    elements: dict
+    default: []
 """
 
 RETURN = r"""
 manifest:
   description:
     - The manifest without its file list (release, architecture, python,
-      created); from C(verified), also the sha256 of manifest.json.
+      created, git: the repositories' names); from C(verified), also the
+      sha256 of manifest.json.
   type: dict
   returned: always
 files:
@@ -98,7 +108,7 @@ size:
   returned: always
 """
 
-KINDS = ("debs", "wheels", "npm", "conda")
+KINDS = ("debs", "wheels", "npm", "conda", "git")
 CHUNK = 1 << 20
 
 
@@ -121,6 +131,8 @@ def name_version(kind, path):
     if kind == "npm":
         stem, version = base[:-4].rsplit("-", 1)
         return stem.replace("--", "/"), version
+    if kind == "git":
+        return base.removesuffix(".bundle"), ""
     if kind == "conda" and base.endswith((".conda", ".tar.bz2")):
         name, version, _ = base.removesuffix(".conda").removesuffix(".tar.bz2").rsplit("-", 2)
         return name, version
@@ -228,6 +240,19 @@ def build_conda(module, root, locks, channel, rattler_python):
         check_rc=True)
 
 
+def build_git(module, root, repos):
+    """Each repository as one bundle file, which git clones and fetches from."""
+    os.makedirs(os.path.join(root, "git"), exist_ok=True)
+    for repo in repos:
+        with tempfile.TemporaryDirectory() as tmp:
+            mirror = os.path.join(tmp, "mirror.git")
+            module.run_command(["git", "clone", "--quiet", "--mirror", repo["url"], mirror],
+                               check_rc=True)
+            module.run_command(["git", "-C", mirror, "bundle", "create", "--quiet",
+                                os.path.join(root, "git", repo["name"] + ".bundle"), "--all"],
+                               check_rc=True)
+
+
 def os_facts():
     release = arch = ""
     with open("/etc/os-release", encoding="utf-8") as f:
@@ -252,6 +277,8 @@ def build(module, p):
         build_npm(root, p["npm_lock"])
     if p["conda_locks"]:
         build_conda(module, root, p["conda_locks"], p["conda_channel"], p["rattler_python"])
+    if p["git_repos"]:
+        build_git(module, root, p["git_repos"])
 
     release, arch = os_facts()
     files = []
@@ -265,6 +292,7 @@ def build(module, p):
                                   "sha256": sha256_of(f), "size": os.path.getsize(path)})
     manifest = {"format": 1, "release": release, "architecture": arch,
                 "python": "%d.%d" % sys.version_info[:2],
+                "git": sorted(repo["name"] for repo in p["git_repos"]),
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "files": files}
     with open(os.path.join(root, "manifest.json"), "w", encoding="utf-8") as f:
@@ -320,6 +348,7 @@ def main():
             "conda_locks": {"type": "list", "elements": "str", "default": []},
             "conda_channel": {"type": "str", "default": "conda-forge"},
             "rattler_python": {"type": "path"},
+            "git_repos": {"type": "list", "elements": "dict", "default": []},
         },
         required_if=[("state", "built", ["work_dir", "pip"])],
         supports_check_mode=True,
