@@ -3,7 +3,6 @@ the manifest check preflight runs on the controller."""
 import hashlib
 import io
 import json
-import pathlib
 import subprocess
 import sys
 import tarfile
@@ -137,19 +136,25 @@ def test_conda_package_unlike_its_lock_is_refused(tmp_path, demo_package):
         bundle.build_conda(CommandModule(), str(tmp_path / "bundle"), [lock], channel, sys.executable)
 
 
-def test_wheels_are_fetched_and_the_locks_source_packages_built(tmp_path):
+@pytest.fixture
+def venv_pip(tmp_path):
+    """A venv of the system Python, as offline_bundle makes on the builder:
+    Debian 12's pip 23.0 and no `wheel`."""
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(tmp_path / "tools")], check=True)
+    return str(tmp_path / "tools" / "bin" / "pip")
+
+
+def test_wheels_are_fetched_and_the_locks_source_packages_built(tmp_path, venv_pip):
     # From PyPI: six as its wheel; onetimepass has only a source archive there.
     lock = "# hdfhub-from-source: onetimepass\nonetimepass==1.0.1\nsix==1.17.0\n    # via onetimepass\n"
-    pip = pathlib.Path(sys.executable).with_name("pip")
-    bundle.build_wheels(CommandModule(), str(tmp_path), [lock], str(pip))
+    bundle.build_wheels(CommandModule(), str(tmp_path), [lock], venv_pip)
     assert sorted(p.name for p in (tmp_path / "wheels").iterdir()) == [
         "onetimepass-1.0.1-py3-none-any.whl", "six-1.17.0-py2.py3-none-any.whl"]
 
 
-def test_a_package_without_a_wheel_is_not_built_unless_the_lock_says_so(tmp_path):
-    pip = pathlib.Path(sys.executable).with_name("pip")
+def test_a_package_without_a_wheel_is_not_built_unless_the_lock_says_so(tmp_path, venv_pip):
     with pytest.raises(AssertionError, match="onetimepass"):
-        bundle.build_wheels(CommandModule(), str(tmp_path), ["onetimepass==1.0.1\n"], str(pip))
+        bundle.build_wheels(CommandModule(), str(tmp_path), ["onetimepass==1.0.1\n"], venv_pip)
 
 
 def test_git_repositories_go_in_as_bundles_git_clones_from(tmp_path):

@@ -191,8 +191,10 @@ def build_wheels(module, root, locks, pip):
     source = {name for lock in locks
               for found in re.findall(r"^# hdfhub-from-source:(.*)$", lock, re.MULTILINE)
               for name in found.split()}
-    # pip wheel copies a wheel as it is, and builds only the source packages.
-    module.run_command([pip, "wheel", "--quiet", "--only-binary=:all:", "--no-deps",
+    # pip wheel copies a wheel as it is, and builds only the source packages,
+    # in an isolated build environment (--use-pep517: a venv's pip has no
+    # `wheel` to build a setup.py-only package with otherwise).
+    module.run_command([pip, "wheel", "--quiet", "--use-pep517", "--only-binary=:all:", "--no-deps",
                         *(f"--no-binary={name}" for name in sorted(source)),
                         "--wheel-dir", wheels, "--requirement", listing], check_rc=True)
 
