@@ -157,16 +157,19 @@ def test_a_package_without_a_wheel_is_not_built_unless_the_lock_says_so(tmp_path
         bundle.build_wheels(CommandModule(), str(tmp_path), ["onetimepass==1.0.1\n"], venv_pip)
 
 
-def test_git_repositories_go_in_as_bundles_git_clones_from(tmp_path):
+def test_git_repositories_go_in_as_mirrors_git_fetches_from(tmp_path):
     remote = tmp_path / "lessons.git"
     subprocess.run([sys.executable, str(ROOT / "molecule/resources/lessons_repo.py"), str(remote)],
                    check=True)
     bundle.build_git(CommandModule(), str(tmp_path / "b"), [{"name": "lessons", "url": str(remote)}])
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["git"]
-    made = tmp_path / "b" / "git" / "lessons.bundle"
-    assert bundle.name_version("git", "git/lessons.bundle") == ("lessons", "")
+    made = tmp_path / "b" / "git" / "lessons.git"
+    assert bundle.name_version("git", "git/lessons.git/packed-refs") == ("lessons", "")
+    assert not (made / "hooks").exists()
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "--quiet", "--branch", "main", str(made), str(clone)], check=True)
+    # As Ansible's git module does: a path becomes a file:// URL.
+    subprocess.run(["git", "clone", "--quiet", "--branch", "main", f"file://{made}", str(clone)],
+                   check=True)
     head = subprocess.run(["git", "-C", str(remote), "rev-parse", "main"], check=True,
                           capture_output=True, text=True).stdout
     assert subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], check=True,

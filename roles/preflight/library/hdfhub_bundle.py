@@ -35,7 +35,8 @@ description:
     npm tarballs from the C(resolved) URLs of a package-lock, each checked
     against its C(integrity); conda packages from the channel, each checked
     against the lock's sha256, then indexed with py-rattler; each git
-    repository as one C(git bundle) file with all its branches and tags.
+    repository as a packed bare mirror, C(git/<name>.git), with all its
+    branches and tags.
   - C(state=verified), usually on the controller: every file the manifest
     lists must be in the archive with its sha256, and nothing else; the
     failure names each missing, damaged or unlisted file. Reads only.
@@ -83,7 +84,7 @@ options:
     type: path
   git_repos:
     description:
-      - Git repositories (C(name), C(url)) that go in C(git/<name>.bundle),
+      - Git repositories (C(name), C(url)) that go in C(git/<name>.git),
         for the featured repositories (C(hdfhub_featured_repos)).
     type: list
     elements: dict
@@ -132,7 +133,7 @@ def name_version(kind, path):
         stem, version = base[:-4].rsplit("-", 1)
         return stem.replace("--", "/"), version
     if kind == "git":
-        return base.removesuffix(".bundle"), ""
+        return path.split("/")[1].removesuffix(".git"), ""
     if kind == "conda" and base.endswith((".conda", ".tar.bz2")):
         name, version, _ = base.removesuffix(".conda").removesuffix(".tar.bz2").rsplit("-", 2)
         return name, version
@@ -243,16 +244,15 @@ def build_conda(module, root, locks, channel, rattler_python):
 
 
 def build_git(module, root, repos):
-    """Each repository as one bundle file, which git clones and fetches from."""
-    os.makedirs(os.path.join(root, "git"), exist_ok=True)
+    """Each repository as a bare mirror, packed: git fetches from it like a
+    remote (a `git bundle` file would serve `git clone`, but not the file://
+    URL that Ansible's git module turns a path into)."""
     for repo in repos:
-        with tempfile.TemporaryDirectory() as tmp:
-            mirror = os.path.join(tmp, "mirror.git")
-            module.run_command(["git", "clone", "--quiet", "--mirror", repo["url"], mirror],
-                               check_rc=True)
-            module.run_command(["git", "-C", mirror, "bundle", "create", "--quiet",
-                                os.path.join(root, "git", repo["name"] + ".bundle"), "--all"],
-                               check_rc=True)
+        mirror = os.path.join(root, "git", repo["name"] + ".git")
+        # --template= : no sample hooks or other files that serve no fetch.
+        module.run_command(["git", "clone", "--quiet", "--mirror", "--template=", repo["url"],
+                            mirror], check_rc=True)
+        module.run_command(["git", "-C", mirror, "repack", "-a", "-d", "--quiet"], check_rc=True)
 
 
 def os_facts():
