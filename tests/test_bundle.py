@@ -166,9 +166,15 @@ def test_git_repositories_go_in_as_mirrors_git_fetches_from(tmp_path):
     made = tmp_path / "b" / "git" / "lessons.git"
     assert bundle.name_version("git", "git/lessons.git/packed-refs") == ("lessons", "")
     assert not (made / "hooks").exists()
+    # What the host unpacks: the archive holds files only, no empty directories.
+    unpacked = tmp_path / "unpacked"
+    for path in made.rglob("*"):
+        if path.is_file():
+            (unpacked / path.relative_to(made)).parent.mkdir(parents=True, exist_ok=True)
+            (unpacked / path.relative_to(made)).write_bytes(path.read_bytes())
     clone = tmp_path / "clone"
     # As Ansible's git module does: a path becomes a file:// URL.
-    subprocess.run(["git", "clone", "--quiet", "--branch", "main", f"file://{made}", str(clone)],
+    subprocess.run(["git", "clone", "--quiet", "--branch", "main", f"file://{unpacked}", str(clone)],
                    check=True)
     head = subprocess.run(["git", "-C", str(remote), "rev-parse", "main"], check=True,
                           capture_output=True, text=True).stdout

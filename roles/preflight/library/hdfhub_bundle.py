@@ -253,6 +253,9 @@ def build_git(module, root, repos):
         module.run_command(["git", "clone", "--quiet", "--mirror", "--template=", repo["url"],
                             mirror], check_rc=True)
         module.run_command(["git", "-C", mirror, "repack", "-a", "-d", "--quiet"], check_rc=True)
+        # The archive holds files only, and git wants refs/ even when every
+        # ref is in packed-refs (it skips dot files there).
+        open(os.path.join(mirror, "refs", ".keep"), "w").close()
 
 
 def os_facts():
