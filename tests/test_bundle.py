@@ -169,13 +169,13 @@ def test_git_repositories_go_in_as_mirrors_git_fetches_from(tmp_path):
     # What the host unpacks: the archive holds files only, no empty directories.
     unpacked = tmp_path / "unpacked"
     for path in made.rglob("*"):
-        if path.is_file():
+        if path.is_file() and not path.name.startswith("."):
             (unpacked / path.relative_to(made)).parent.mkdir(parents=True, exist_ok=True)
             (unpacked / path.relative_to(made)).write_bytes(path.read_bytes())
     clone = tmp_path / "clone"
-    # As Ansible's git module does: a path becomes a file:// URL.
-    subprocess.run(["git", "clone", "--quiet", "--branch", "main", f"file://{unpacked}", str(clone)],
-                   check=True)
+    # As Ansible's git module does: a path becomes a file:// URL. No
+    # --branch: the mirror's HEAD names the remote's default branch.
+    subprocess.run(["git", "clone", "--quiet", f"file://{unpacked}", str(clone)], check=True)
     head = subprocess.run(["git", "-C", str(remote), "rev-parse", "main"], check=True,
                           capture_output=True, text=True).stdout
     assert subprocess.run(["git", "-C", str(clone), "rev-parse", "HEAD"], check=True,

@@ -244,18 +244,27 @@ def build_conda(module, root, locks, channel, rattler_python):
 
 
 def build_git(module, root, repos):
-    """Each repository as a bare mirror, packed: git fetches from it like a
-    remote (a `git bundle` file would serve `git clone`, but not the file://
-    URL that Ansible's git module turns a path into)."""
+    """Each repository as a packed bare mirror of its branches and tags, which
+    git fetches from like a remote (a `git bundle` file would serve `git
+    clone`, but not the file:// URL that Ansible's git module turns a path
+    into)."""
     for repo in repos:
         mirror = os.path.join(root, "git", repo["name"] + ".git")
         # --template= : no sample hooks or other files that serve no fetch.
-        module.run_command(["git", "clone", "--quiet", "--mirror", "--template=", repo["url"],
-                            mirror], check_rc=True)
+        module.run_command(["git", "init", "--quiet", "--bare", "--template=", mirror],
+                           check_rc=True)
+        # fetch writes each ref as a file (clone would pack them all into
+        # packed-refs): the archive carries files only, and git wants refs/.
+        module.run_command(["git", "-C", mirror, "fetch", "--quiet", repo["url"],
+                            "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                           check_rc=True)
+        os.remove(os.path.join(mirror, "FETCH_HEAD"))
+        _, out, _ = module.run_command(["git", "ls-remote", "--symref", repo["url"], "HEAD"],
+                                       check_rc=True)
+        if out.startswith("ref: "):  # "ref: refs/heads/main<TAB>HEAD"
+            module.run_command(["git", "-C", mirror, "symbolic-ref", "HEAD", out.split()[1]],
+                               check_rc=True)
         module.run_command(["git", "-C", mirror, "repack", "-a", "-d", "--quiet"], check_rc=True)
-        # The archive holds files only, and git wants refs/ even when every
-        # ref is in packed-refs (it skips dot files there).
-        open(os.path.join(mirror, "refs", ".keep"), "w").close()
 
 
 def os_facts():
