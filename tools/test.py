@@ -3,20 +3,30 @@
 
 Tiers, in order (pick with arguments, e.g. `tools/test.py static`):
   static    yamllint, ansible-lint (production profile), syntax check,
-            `vagrant validate` and the files the Vagrantfile names
-  unit      pytest tests/ (filters, templates, and preflight against a
-            throwaway container)
+            `vagrant validate` and the files the Vagrantfile names, the docs
+            site (mkdocs --strict) and its generated variable reference
+  unit      pytest tests/ (filters, templates, and preflight against
+            throwaway containers), on two workers
   converge  molecule scenarios, each: converge in a systemd container,
             idempotence, check mode, then testinfra and end-to-end verify
-            - `default` (Debian 12) and `debian13`: the whole hub
+            - `default` (Debian 12) and `debian13`: the whole hub, each from a
+              cold converge; `default` commits its converged host as the
+              image `localhost/hdfhub-converged-debian12`
+            - `people`: from that image, re-converged to log in against a
+              real LDAP server (slapd, ldaps://), guests, lessons
+            - `backup`: from that image; back up, destroy the host, restore
+              onto a fresh one (no idempotence or check run: `default`
+              covers those)
             - `operations`: ACME certificates from Pebble, a test CA, and an
               in-place upgrade from the previous JupyterHub release
-            - `backup`: back up, destroy the host, restore onto a fresh one
-              (no idempotence or check run: `default` covers those)
             - `offline`: build a bundle on a connected container, then
               converge one with no network from it alone, with a conda
               environment from a local channel
-            - `people`: log in against a real LDAP server (slapd, ldaps://)
+            Scenarios run two at a time (`--lanes`): most of a scenario's
+            time is spent waiting for servers, not on the CPU. Each one's log
+            goes to artifacts/logs/<scenario>.log and is printed whole when it
+            ends. A single scenario: `tools/test.py converge --scenario people`
+            (with its image's scenario first, if the image is missing).
 
 Opt-in (only when named, e.g. `tools/test.py vagrant`; too slow for CI):
   vagrant   `vagrant up` of the Vagrantfile under QEMU on a box built here,
@@ -29,6 +39,7 @@ The unit and converge tiers need podman, runc, slirp4netns and debootstrap
 on this machine (.ci/run installs them on Debian).
 """
 import argparse
+import concurrent.futures
 import hashlib
 import os
 import pathlib
@@ -36,33 +47,50 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+
+import build_image as build_image_py
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 BIN = VENV / "bin"
+LOGS = ROOT / "artifacts" / "logs"
 TIERS = ("static", "unit", "converge")
 OPT_IN = ("vagrant",)
 # Time budgets (seconds) that keep a CI run (90 min on 2 cores) well inside
 # its limit: a hung step fails with a clear message instead of eating it all.
-BUDGET = {"static": 600, "unit": 900, "scenario": 1800, "vagrant": 3 * 3600}
-# molecule scenario -> Debian release of its image
-SCENARIOS = {"default": "bookworm", "debian13": "trixie",
-             "operations": "bookworm", "backup": "bookworm", "offline": "bookworm",
-             "people": "bookworm"}
+BUDGET = {"static": 600, "unit": 900, "scenario": 2400, "vagrant": 3 * 3600}
+# Scenarios, longest first so that the lanes finish together. Each one's
+# molecule.yml says which image its host starts from: a base image
+# (tools/build_image.py) or the image another scenario's side_effect step
+# commits (`commit_as`, molecule/resources/commit.yml), which it then waits for.
+SCENARIOS = ("default", "debian13", "people", "backup", "operations", "offline")
+TIMES = []  # (what, seconds, passed), for the summary at the end
 
 
-def run(*cmd, budget=None):
-    print("+", " ".join(map(str, cmd)), flush=True)
-    # Own process group, so a step over budget is stopped with all it started.
-    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, start_new_session=True)
+def run(*cmd, budget=None, log=None):
+    """Run cmd; stop it, and all it started, past its budget. False if it failed."""
+    print("+", " ".join(map(str, cmd)), file=log or sys.stdout, flush=True)
+    proc = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, start_new_session=True,
+                            stdout=log, stderr=subprocess.STDOUT if log else None)
     try:
         rc = proc.wait(timeout=budget)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        sys.exit(f"over its time budget of {budget} s: {' '.join(map(str, cmd))}")
+        print(f"over its time budget of {budget} s: {' '.join(map(str, cmd))}",
+              file=log or sys.stdout, flush=True)
+        return False
     if rc:
-        sys.exit(f"failed with exit code {rc}: {' '.join(map(str, cmd))}")
+        print(f"failed with exit code {rc}: {' '.join(map(str, cmd))}",
+              file=log or sys.stdout, flush=True)
+    return rc == 0
+
+
+def must(*cmd, budget=None):
+    if not run(*cmd, budget=budget):
+        sys.exit(1)
 
 
 def ensure_venv():
@@ -72,19 +100,62 @@ def ensure_venv():
     digest = hashlib.sha256(reqs.read_bytes() + (ROOT / "requirements.txt").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
-    run(sys.executable, "-m", "venv", "--clear", VENV)
+    must(sys.executable, "-m", "venv", "--clear", VENV)
     # uv (pinned in the same file) installs the rest several times faster than pip.
     uv_pin = next(line for line in reqs.read_text().splitlines() if line.startswith("uv=="))
-    run(BIN / "pip", "install", "--quiet", uv_pin)
-    run(BIN / "uv", "pip", "install", "--quiet", "--python", BIN / "python", "--requirement", reqs)
+    must(BIN / "pip", "install", "--quiet", uv_pin)
+    must(BIN / "uv", "pip", "install", "--quiet", "--python", BIN / "python", "--requirement", reqs)
     stamp.write_text(digest)
 
 
+class CgroupPins(threading.Thread):
+    """Keep each running container's `name=systemd` cgroup from vanishing.
+
+    On this host's cgroup v1 hybrid, a systemd container sees the whole
+    `name=systemd` hierarchy as its own. Its podman cgroup there
+    (libpod_parent/libpod-<id>) is empty, and when any other systemd
+    container shuts down, that one removes it; `podman exec` into the first
+    then fails ("error adding pid … cgroup.procs"). Moving the container's
+    conmon into that cgroup keeps it non-empty; conmon uses no controller
+    there, and when the container ends, podman removes the cgroup as usual.
+    """
+    ROOT = pathlib.Path("/sys/fs/cgroup/systemd/libpod_parent")
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.done = set()
+
+    def run(self):
+        while True:
+            if self.ROOT.is_dir():
+                for proc in pathlib.Path("/proc").iterdir():
+                    if proc.name.isdigit() and proc.name not in self.done:
+                        self.pin(proc)
+            time.sleep(0.2)
+
+    def pin(self, proc):
+        try:
+            if (proc / "comm").read_text().strip() != "conmon":
+                return
+            args = (proc / "cmdline").read_text().split("\0")
+            cgroup = self.ROOT / f"libpod-{args[args.index('-c') + 1]}"
+            cgroup.mkdir(exist_ok=True)
+            (cgroup / "cgroup.procs").write_text(proc.name)
+            self.done.add(proc.name)
+        except (OSError, ValueError, IndexError):
+            pass  # gone already, or not a container's conmon
+
+
 def static():
-    run(BIN / "yamllint", "--strict", ".", budget=BUDGET["static"])
-    run(BIN / "ansible-lint", "--profile", "production", budget=BUDGET["static"])
-    run(BIN / "ansible-playbook", "--syntax-check", "playbooks/site.yml", budget=BUDGET["static"])
-    run("vagrant", "validate", budget=BUDGET["static"])
+    must(BIN / "yamllint", "--strict", ".", budget=BUDGET["static"])
+    must(BIN / "ansible-lint", "--profile", "production", budget=BUDGET["static"])
+    must(BIN / "ansible-playbook", "--syntax-check", "playbooks/site.yml", budget=BUDGET["static"])
+    must("vagrant", "validate", budget=BUDGET["static"])
+    # The docs site, and its variable reference current with the argument specs.
+    must(BIN / "python", "tools/docs_reference.py", "--check", budget=BUDGET["static"])
+    with tempfile.TemporaryDirectory(prefix="hdfhub-site-") as site:
+        must(BIN / "mkdocs", "build", "--strict", "--quiet", "--site-dir", site,
+             budget=BUDGET["static"])
     # validate checks neither the provisioner's files nor the provider blocks
     # of plugins it lacks: the files, at least, must exist.
     text = (ROOT / "Vagrantfile").read_text()
@@ -96,26 +167,97 @@ def static():
 
 
 def unit():
-    run(BIN / "python", "tools/build_image.py", "--release", "bookworm", budget=BUDGET["unit"])
-    run(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", "tests",
-        "--ignore", "tests/vagrant", budget=BUDGET["unit"])
+    build_image("localhost/hdfhub-debian12:latest")
+    must(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "tests",
+         "--ignore", "tests/vagrant", budget=BUDGET["unit"])
 
 
-def converge():
-    for scenario, release in SCENARIOS.items():
-        run(BIN / "python", "tools/build_image.py", "--release", release, budget=BUDGET["unit"])
-        run(BIN / "molecule", "test", "--scenario-name", scenario, budget=BUDGET["scenario"])
+def build_image(tag):
+    release = {f"localhost/hdfhub-debian{n}:latest": r for r, n in build_image_py.RELEASES.items()}
+    must(BIN / "python", "tools/build_image.py", "--release", release[tag], budget=BUDGET["unit"])
+
+
+def image_exists(tag):
+    return subprocess.run(["podman", "image", "exists", tag]).returncode == 0
+
+
+class Scenario:
+    """A molecule scenario: the image its host starts from, and the one it commits."""
+
+    def __init__(self, name):
+        import yaml  # from .venv, which main() has gone on in
+        self.name = name
+        text = os.path.expandvars((ROOT / "molecule" / name / "molecule.yml").read_text())
+        platform, = yaml.safe_load(text)["platforms"]
+        self.image = platform["image"]
+        self.commits = platform.get("commit_as")
+        self.start = None
+
+    def run(self):
+        """`molecule test`, logged to its own file; True if it passed."""
+        LOGS.mkdir(parents=True, exist_ok=True)
+        with open(LOGS / f"{self.name}.log", "w") as log:
+            if not image_exists(self.image):
+                print(f"no image {self.image}: the scenario that commits it "
+                      "failed before it did, or did not run", file=log, flush=True)
+                return False
+            return run(BIN / "molecule", "test", "--scenario-name", self.name,
+                       budget=BUDGET["scenario"], log=log)
+
+
+def converge(names, lanes):
+    """Run the scenarios `lanes` at a time, each as soon as its image is there."""
+    scenarios = [Scenario(name) for name in names]
+    made = {s.commits: s for s in scenarios if s.commits}
+    for image in sorted({s.image for s in scenarios} - set(made)):
+        if image.startswith("localhost/hdfhub-debian"):
+            build_image(image)
+    for image in made:
+        # Made anew by this run: one left by an earlier run is stale.
+        subprocess.run(["podman", "rmi", "--force", image], capture_output=True)
+    waiting, running, failed = list(scenarios), {}, []
+    with concurrent.futures.ThreadPoolExecutor(lanes) as pool:
+        while waiting or running:
+            for s in list(waiting):
+                maker = made.get(s.image)
+                maker_busy = maker in waiting or maker in running.values()
+                if len(running) < lanes and (not maker_busy or image_exists(s.image)):
+                    waiting.remove(s)
+                    s.start = time.monotonic()
+                    running[pool.submit(s.run)] = s
+            done, _ = concurrent.futures.wait(running, timeout=5,
+                                              return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                s = running.pop(future)
+                took, passed = time.monotonic() - s.start, future.result()
+                TIMES.append((f"converge: {s.name}", took, passed))
+                print((LOGS / f"{s.name}.log").read_text(), flush=True)
+                print(f"=== scenario {s.name} {'passed' if passed else 'FAILED'} "
+                      f"in {took:.0f} s ===", flush=True)
+                if not passed:
+                    failed.append(s.name)
+    if failed:
+        sys.exit(f"scenarios failed: {', '.join(failed)} (logs in {LOGS})")
 
 
 def vagrant():
-    run(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", "-v", "-s", "tests/vagrant",
-        budget=BUDGET["vagrant"])
+    must(BIN / "python", "-m", "pytest", "-p", "no:cacheprovider", "-v", "-s", "tests/vagrant",
+         budget=BUDGET["vagrant"])
+
+
+def summary():
+    print("=== times ===")
+    for what, took, passed in TIMES:
+        print(f"{what:<24} {took:6.0f} s  {'passed' if passed else 'FAILED'}")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("tiers", nargs="*", metavar="TIER", help=f"any of {', '.join(TIERS + OPT_IN)}")
+    p.add_argument("--scenario", action="append", choices=list(SCENARIOS),
+                   help="converge only these scenarios (repeatable; default: all)")
+    p.add_argument("--lanes", type=int, default=2, help="scenarios at a time (default 2)")
     a = p.parse_args()
     unknown = set(a.tiers) - set(TIERS + OPT_IN)
     if unknown:
@@ -124,12 +266,31 @@ def main():
     os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "molecule/containers.conf"))
     os.environ.setdefault("ANSIBLE_FORCE_COLOR", "0")
     os.environ.setdefault("PY_COLORS", "0")
-    ensure_venv()
-    for tier in a.tiers or TIERS:
+    # Material for MkDocs prints an advert for its successor on every build.
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
+    if pathlib.Path(sys.prefix) != VENV:
+        # Go on in .venv once it is there: the tiers need its packages.
         start = time.monotonic()
-        print(f"=== {tier} ===", flush=True)
-        globals()[tier]()
-        print(f"=== {tier} passed in {time.monotonic() - start:.0f} s ===", flush=True)
+        ensure_venv()
+        print(f"=== tools (.venv) ready in {time.monotonic() - start:.0f} s ===", flush=True)
+        os.execv(BIN / "python", [BIN / "python", __file__, *sys.argv[1:]])
+    CgroupPins().start()
+    try:
+        for tier in a.tiers or TIERS:
+            start = time.monotonic()
+            print(f"=== {tier} ===", flush=True)
+            try:
+                if tier == "converge":
+                    converge(a.scenario or list(SCENARIOS), a.lanes)
+                else:
+                    globals()[tier]()
+            except SystemExit:
+                TIMES.append((tier, time.monotonic() - start, False))
+                raise
+            TIMES.append((tier, time.monotonic() - start, True))
+            print(f"=== {tier} passed in {time.monotonic() - start:.0f} s ===", flush=True)
+    finally:
+        summary()
     return 0
 
 

@@ -92,12 +92,14 @@ def uid(name):
 
 
 def recreate():
-    """Destroy the container and create a fresh one with create.yml, as molecule does."""
+    """Destroy the container and create a fresh one with create.yml, as molecule does,
+    from the base image: the scenario's own image holds a converged hub already."""
     podman("rm", "--force", NAME)
     scenario = yaml.safe_load(os.path.expandvars(
         (ROOT / "molecule/backup/molecule.yml").read_text()))
+    platforms = [{**p, "image": "localhost/hdfhub-debian12:latest"} for p in scenario["platforms"]]
     return playbook("molecule/resources/create.yml",
-                    "-e", json.dumps({"molecule_yml": {"platforms": scenario["platforms"]}}))[0]
+                    "-e", json.dumps({"molecule_yml": {"platforms": platforms}}))[0]
 
 
 @pytest.fixture(scope="module")
