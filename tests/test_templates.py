@@ -17,7 +17,7 @@ from traitlets.config import Config
 
 from conftest import ROOT
 
-# Every role's defaults, as site.yml's play sees them (preflight's hold the
+# Every role's defaults, as site.yml's play sees them (hdfhub's hold the
 # site settings); role-prefixed, so the order does not matter.
 PLAY_DEFAULTS = {k: v for path in sorted(ROOT.glob("roles/*/defaults/main.yml"))
                  for k, v in (yaml.safe_load(path.read_text()) or {}).items()}
@@ -309,6 +309,39 @@ def test_login_rate_limit_is_configurable():
     assert "zone=hdfhub_login:1m rate=10r/m;" in conf
     assert "limit_req zone=hdfhub_login burst=3;" in conf
     assert "limit_req_status 429;" in conf
+
+
+def test_tls_defaults_are_mozilla_intermediate():
+    conf = render("nginx_tls", "hdfhub.conf.j2", jupyterhub_proxy_port=8000)
+    assert "    ssl_protocols TLSv1.2 TLSv1.3;\n" in conf
+    assert "    ssl_ecdh_curve X25519:prime256v1:secp384r1;\n" in conf
+    assert ("    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;\n") in conf
+
+
+def test_tls_protocols_and_ciphers_are_settings():
+    conf = render("nginx_tls", "hdfhub.conf.j2", jupyterhub_proxy_port=8000,
+                  nginx_tls_protocols=["TLSv1.3"], nginx_tls_ecdh_curves=["X25519"],
+                  nginx_tls_ciphers=["ECDHE-RSA-AES256-GCM-SHA384"])
+    assert "    ssl_protocols TLSv1.3;\n" in conf
+    assert "    ssl_ecdh_curve X25519;\n" in conf
+    assert "    ssl_ciphers ECDHE-RSA-AES256-GCM-SHA384;\n" in conf
+
+
+def test_a_site_template_extends_the_role_template(tmp_path):
+    """nginx_tls_site_template: a site's file replaces one block and keeps the rest,
+    found the way the template module finds files (the role's templates/ is searched)."""
+    site = tmp_path / "site-nginx.conf.j2"
+    site.write_text('{% extends "hdfhub.conf.j2" %}\n'
+                    '{% block extra %}\n    location = /status { return 204; }\n{% endblock %}\n')
+    templar = Templar(loader=DataLoader(), variables=role_vars(
+        "nginx_tls", jupyterhub_proxy_port=8000, nginx_tls_site_template=str(site)))
+    templar = templar.copy_with_new_env(searchpath=[str(tmp_path), str(ROOT / "roles/nginx_tls/templates")])
+    conf = templar.template(trust_as_template(site.read_text()))
+    assert "    location = /status { return 204; }\n}" in conf
+    assert "    ssl_protocols TLSv1.2 TLSv1.3;\n" in conf
+    assert "limit_req zone=hdfhub_login" in conf
 
 
 @pytest.mark.parametrize("ports,rule", [
