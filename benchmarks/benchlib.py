@@ -54,10 +54,10 @@ def running(name=NAME):
 
 
 def controller_paths():
-    """What Ansible in .venv needs besides the checkout: the venv, if it links
-    elsewhere, and its base Python, unless that is the system one (the
-    image's Debian 12 has the same)."""
-    paths = [VENV] if not VENV.is_relative_to(ROOT) else []
+    """What Ansible in .venv needs besides the checkout: the venv (unless it
+    lies inside the checkout) and its base Python, unless that is the system
+    one (the image's Debian 12 has the same)."""
+    paths = [VENV]
     cfg = dict(line.split(" = ", 1) for line in (VENV / "pyvenv.cfg").read_text().splitlines()
                if " = " in line)
     prefix = pathlib.Path(cfg["home"]).parent
@@ -66,10 +66,11 @@ def controller_paths():
     return paths
 
 
-def start_container(name=NAME, https_port=HTTPS_PORT, network="slirp4netns", volumes=()):
+def start_container(name=NAME, https_port=HTTPS_PORT, network="slirp4netns", volumes=(),
+                    root=ROOT):
     """A fresh systemd container; returns seconds until systemd is up. With
     network "none" it has only loopback and publishes nothing; `volumes` are
-    more host:container binds."""
+    more host:container binds; `root` is the checkout it gets (this one)."""
     environ()
     if sh("podman", "image", "exists", IMAGE, check=False).returncode:
         sh(VENV_BIN / "python", ROOT / "tools/build_image.py", "--release", "bookworm")
@@ -79,8 +80,9 @@ def start_container(name=NAME, https_port=HTTPS_PORT, network="slirp4netns", vol
        "--systemd=always", "--cgroupns=private", f"--network={network}",
        *([] if network == "none" else ["--publish", f"127.0.0.1:{https_port}:443"]),
        *[a for bind in volumes for a in ("--volume", bind)],
-       "--volume", f"{ROOT}:{ROOT}:ro",
-       *[a for path in controller_paths() for a in ("--volume", f"{path}:{path}:ro")],
+       "--volume", f"{root}:{root}:ro",
+       *[a for path in controller_paths() if not path.is_relative_to(root)
+         for a in ("--volume", f"{path}:{path}:ro")],
        "--volume", f"{HOST_CA_DIR}:/mnt/host-ca:ro",
        IMAGE, "/sbin/init", capture=True)
     sh("podman", "exec", name, "systemctl", "is-system-running", "--wait", check=False,
@@ -92,9 +94,10 @@ def stop_container(name=NAME):
     sh("podman", "rm", "--force", "--ignore", name, capture=True)
 
 
-def converge(name=NAME, extra_vars=(), playbook="playbooks/site.yml"):
-    """One playbook run inside the container: (seconds, changed, failed, slowest 10)."""
-    cmd = ["podman", "exec", "--workdir", ROOT,
+def converge(name=NAME, extra_vars=(), playbook="playbooks/site.yml", root=ROOT):
+    """One playbook run inside the container, of the checkout `root`:
+    (seconds, changed, failed, slowest 10)."""
+    cmd = ["podman", "exec", "--workdir", root,
            "--env", "ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks",
            "--env", "ANSIBLE_FORCE_COLOR=0", name,
            VENV_BIN / "ansible-playbook", "-i", "inventories/localhost",

@@ -3,7 +3,8 @@
 Every case runs the real site playbook against a throwaway podman container
 and checks four things:
 - the run fails;
-- the failing task belongs to preflight, and no other role's task ran;
+- the failing task belongs to preflight (or to the settings role it depends
+  on, whose spec Ansible checks first), and no other role's task ran;
 - the host is unchanged: the recap says changed=0, `podman diff` shows the
   same paths before and after the run, and dpkg lists the same packages;
 - the failure message names the variable and says what is valid.
@@ -188,9 +189,11 @@ def assert_stopped_in_preflight(host, tmp_path, extra_vars, expect):
     after = host.diff()
     assert host.packages() == packages, f"packages changed\n{run}"
     assert run.rc != 0, run
-    assert run.failed_task and run.failed_task.startswith("preflight :"), run
+    # The settings role's spec is checked when it starts, as preflight's dependency.
+    checks = ("preflight :", "hdfhub :")
+    assert run.failed_task and run.failed_task.startswith(checks), run
     other = [t for t in run.tasks
-             if t != "Gathering Facts" and not t.startswith("preflight :")]
+             if t != "Gathering Facts" and not t.startswith(checks)]
     assert not other, f"tasks of other roles ran: {other}\n{run}"
     assert run.changed == 0, run
     assert after == before, f"the host changed: {sorted(after ^ before)}\n{run}"
@@ -382,6 +385,8 @@ BAD_INPUT = [
                  id="pam-user-without-account"),
     pytest.param({"jupyterhub_proxy_port": "eighty"},
                  ["jupyterhub_proxy_port", "int"], id="role-var-wrong-type-proxy_port"),
+    pytest.param({"nginx_tls_protocols": ["TLSv1.3", "SSLv3"]},
+                 ["nginx_tls_protocols", "TLSv1.2, TLSv1.3", "SSLv3"], id="nginx-tls-protocol-unknown"),
     pytest.param({"hdf_env_backend": "mamba"},
                  ["hdf_env_backend", "pip, conda"], id="env-backend-unknown"),
     pytest.param({"hdf_env_environments": [{"name": "hdf5", "display_name": "H",
