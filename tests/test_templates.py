@@ -242,6 +242,22 @@ def test_culler_is_off_at_zero(tmp_path):
     assert c.JupyterHub.services == [] and c.JupyterHub.load_roles == []
 
 
+def test_argument_specs_describe_without_jinja():
+    """Ansible templates a role's argument spec when the role starts, so Jinja
+    in a description would stop every converge there."""
+    def jinja_in(options, where):
+        for name, spec in (options or {}).items():
+            text = spec.get("description", "")
+            text = " ".join(text) if isinstance(text, list) else text
+            if "{{" in text or "{%" in text:
+                yield f"{where}.{name}"
+            yield from jinja_in(spec.get("options"), f"{where}.{name}")
+    found = [hit for path in sorted(ROOT.glob("roles/*/meta/argument_specs.yml"))
+             for entry, spec in yaml.safe_load(path.read_text())["argument_specs"].items()
+             for hit in jinja_in(spec.get("options"), f"{path.parts[-3]}:{entry}")]
+    assert not found
+
+
 def test_kernelspec_is_valid_json():
     env = {"name": "hdf5", "display_name": 'Python 3 "HDF5"'}
     spec = json.loads(render("hdf_env", "kernel.json.j2", item=env,
