@@ -118,32 +118,32 @@ class CgroupPins(threading.Thread):
     then fails ("error adding pid … cgroup.procs"). Moving the container's
     conmon into that cgroup keeps it non-empty; conmon uses no controller
     there, and when the container ends, podman removes the cgroup as usual.
+    Every scan looks at every conmon afresh (pids are reused within a run).
     """
     ROOT = pathlib.Path("/sys/fs/cgroup/systemd/libpod_parent")
 
     def __init__(self):
         super().__init__(daemon=True)
-        self.done = set()
 
     def run(self):
         while True:
-            if self.ROOT.is_dir():
-                for proc in pathlib.Path("/proc").iterdir():
-                    if proc.name.isdigit() and proc.name not in self.done:
-                        self.pin(proc)
+            for proc in pathlib.Path("/proc").iterdir():
+                if proc.name.isdigit():
+                    self.pin(proc)
             time.sleep(0.2)
 
     def pin(self, proc):
         try:
-            if (proc / "comm").read_text().strip() != "conmon":
+            if (proc / "comm").read_text() != "conmon\n":
                 return
+            if not re.search(r"^\d+:name=systemd:/$", (proc / "cgroup").read_text(), re.M):
+                return  # in a cgroup of its own there already
             args = (proc / "cmdline").read_text().split("\0")
             cgroup = self.ROOT / f"libpod-{args[args.index('-c') + 1]}"
-            cgroup.mkdir(exist_ok=True)
+            cgroup.mkdir(parents=True, exist_ok=True)
             (cgroup / "cgroup.procs").write_text(proc.name)
-            self.done.add(proc.name)
         except (OSError, ValueError, IndexError):
-            pass  # gone already, or not a container's conmon
+            pass  # gone already, not a container's conmon, or no such hierarchy
 
 
 def static():
