@@ -101,7 +101,7 @@ def converge(name=NAME, extra_vars=(), playbook="playbooks/site.yml", root=ROOT)
            "--env", "ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks",
            "--env", "ANSIBLE_FORCE_COLOR=0", name,
            VENV_BIN / "ansible-playbook", "-i", "inventories/localhost",
-           "-e", f"@{BENCH_VARS}", *[a for v in extra_vars for a in ("-e", v)],
+           "-e", f"@{root / BENCH_VARS.relative_to(ROOT)}", *[a for v in extra_vars for a in ("-e", v)],
            playbook]
     start = time.monotonic()
     proc = sh(*cmd, capture=True)
