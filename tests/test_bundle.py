@@ -12,7 +12,7 @@ import yaml
 
 from conftest import ROOT, load_module
 
-bundle = load_module("roles/preflight/library/hdfhub_bundle.py", "hdfhub_bundle")
+bundle = load_module("plugins/modules/bundle.py", "hdfgroup.hdfhub.bundle")
 
 
 def apt_packages_of_roles():

@@ -3,7 +3,7 @@
 conda-forge is out of reach here, so the test builds a local channel
 (tests/conda_channel.py: Debian's Python, ipykernel and h5py from PyPI
 wheels, a demo package), locks a spec against it with tools/conda_lock.py,
-and runs the role's hdfhub_conda_env module through Ansible to make the
+and runs the role's hdfgroup.hdfhub.conda_env module through Ansible to make the
 environment. Then a kernel, started from the kernelspec the role renders,
 runs h5py and the demo package in that environment.
 """
@@ -22,7 +22,7 @@ import yaml
 from conftest import ROOT, load_module
 from test_templates import render
 
-conda_env = load_module("roles/hdf_env/library/hdfhub_conda_env.py", "hdfhub_conda_env")
+conda_env = load_module("plugins/modules/conda_env.py", "hdfgroup.hdfhub.conda_env")
 ANSIBLE = shutil.which("ansible", path=str(pathlib.Path(sys.executable).parent))
 # The test environment's spec, shared with the molecule scenario `conda`.
 SPEC = ROOT / "tests" / "conda-demo.yml"
@@ -96,13 +96,13 @@ def lock(channel, tmp_path_factory):
 
 
 def run_module(tmp_path, prefix, lock_text, channel, check=False):
-    """hdfhub_conda_env through Ansible, as the role runs it; its result as a dict."""
+    """hdfgroup.hdfhub.conda_env through Ansible, as the role runs it; its result as a dict."""
     args = {"path": str(prefix), "lock": lock_text, "channel": channel,
             "rattler_venv": sys.prefix, "cache_dir": str(tmp_path / "cache")}
     proc = subprocess.run(
-        [ANSIBLE, "localhost", "-c", "local", "-M", str(ROOT / "roles/hdf_env/library"),
+        [ANSIBLE, "localhost", "-c", "local",
          "-e", f"ansible_python_interpreter={sys.executable}",
-         "-m", "hdfhub_conda_env", "-a", json.dumps(args), *(["--check"] if check else [])],
+         "-m", "hdfgroup.hdfhub.conda_env", "-a", json.dumps(args), *(["--check"] if check else [])],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
         env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCALHOST_WARNING": "0"})
     head, _, body = proc.stdout.partition("=>")

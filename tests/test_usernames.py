@@ -56,8 +56,8 @@ def test_every_printable_single_char_either_maps_or_is_refused(users_model):
 
 
 def test_filter_and_test_plugins_use_the_module(users_model):
-    filters = load_module("roles/hub_users/filter_plugins/hdfhub_users.py", "f").FilterModule()
-    tests = load_module("roles/hub_users/test_plugins/hdfhub_users.py", "t").TestModule()
+    filters = load_module("plugins/filter/users.py", "f").FilterModule()
+    tests = load_module("plugins/test/users.py", "t").TestModule()
     assert filters.filters()["unix_username"]("a.b") == users_model.unix_username("a.b")
     assert tests.tests()["hub_username"]("alice")
     assert not tests.tests()["hub_username"]("Alice")
@@ -69,7 +69,7 @@ def test_filter_and_test_plugins_use_the_module(users_model):
     ({"count": 120, "prefix": "hdf-"}, ["hdf-001", "hdf-002"]),
 ])
 def test_workshop_names_sort_as_numbered(users_model, accounts, names):
-    workshop_names = load_module("roles/hub_users/filter_plugins/hdfhub_users.py", "f") \
+    workshop_names = load_module("plugins/filter/users.py", "f") \
         .FilterModule().filters()["workshop_names"]
     got = workshop_names(accounts)
     assert got[:2] == names[:2] and len(got) == accounts["count"]

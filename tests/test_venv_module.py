@@ -1,9 +1,9 @@
-"""The hdfhub_venv module's reading of locks and venvs, and its plan."""
+"""The hdfgroup.hdfhub.venv module's reading of locks and venvs, and its plan."""
 import pytest
 
 from conftest import ROOT, load_module
 
-venv = load_module("roles/python_venv/library/hdfhub_venv.py", "hdfhub_venv")
+venv = load_module("plugins/modules/venv.py", "hdfgroup.hdfhub.venv")
 
 
 def test_lock_lines_and_comments():

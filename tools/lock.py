@@ -27,8 +27,8 @@ TARGET_PLATFORM = "x86_64-manylinux_2_36"  # glibc of Debian 12
 # grammars and costs every server start ~1.9 s of CPU and ~17 MB.
 OMIT = {"hdf5.in": ["rfc3987-syntax", "lark"]}
 # Pure-Python packages PyPI has only as a source archive, by spec file name.
-# The lock's first line names them (HEADER); hdfhub_venv lets uv build them at
-# install time and hdfhub_bundle carries a wheel built from each.
+# The lock's first line names them (HEADER); hdfgroup.hdfhub.venv lets uv build them at
+# install time and hdfgroup.hdfhub.bundle carries a wheel built from each.
 # onetimepass: jupyterhub-nativeauthenticator imports it (two-factor codes).
 FROM_SOURCE = {"hub.in": ["onetimepass"]}
 HEADER = "# hdfhub-from-source:"

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
-module: hdfhub_conda_env
+module: conda_env
 short_description: Make a conda environment hold exactly the packages of an explicit lock
 description:
   - Installs the packages of an explicit lock (C(@EXPLICIT), one

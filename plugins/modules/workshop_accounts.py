@@ -14,7 +14,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
-module: hdfhub_workshop_accounts
+module: workshop_accounts
 short_description: Generate and install workshop account passwords for FirstUseAuthenticator
 description:
   - Each name without a password in I(store) gets a new random one, saved

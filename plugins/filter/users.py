@@ -3,9 +3,11 @@
 import importlib.util
 import os
 
+# The user model the hub_users role installs for the hub: Ansible and the
+# hub map names by one rule.
 _SPEC = importlib.util.spec_from_file_location(
     "hdfhub_users",
-    os.path.join(os.path.dirname(__file__), "..", "files", "hdfhub_users.py"))
+    os.path.join(os.path.dirname(__file__), "..", "..", "roles", "hub_users", "files", "hdfhub_users.py"))
 _MODEL = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(_MODEL)
 

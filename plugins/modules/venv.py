@@ -8,14 +8,16 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
-module: hdfhub_venv
+module: venv
 short_description: Make a Python venv hold exactly the packages of a lock file
 description:
-  - Creates the venv if needed and makes it hold exactly the C(name==version)
+  - >-
+    Creates the venv if needed and makes it hold exactly the C(name==version)
     pins of the lock, with uv (C(uv venv), C(uv pip sync), wheels only): what
     is missing or at another version is installed, what the lock does not list
     is removed.
-  - Compares installed metadata with the lock first, so a venv in step reports
+  - >-
+    Compares installed metadata with the lock first, so a venv in step reports
     no change without running uv, check mode tells the truth, and nothing is
     downloaded.
 options:
@@ -25,7 +27,8 @@ options:
     required: true
   lock:
     description:
-      - The lock's text, one C(name==version) per line (comments allowed),
+      - >-
+        The lock's text, one C(name==version) per line (comments allowed),
         typically C(lookup('file', ...)) of a lock in the role.
     type: str
     required: true

@@ -18,18 +18,21 @@ from urllib.parse import urlsplit
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
-module: hdfhub_bundle
+module: bundle
 short_description: Build an offline bundle, or verify one against its manifest
 description:
-  - C(state=built), on a host of the target's Debian release with network:
+  - >-
+    C(state=built), on a host of the target's Debian release with network:
     downloads everything a converge installs into a directory and writes it
     as one uncompressed tar archive with a C(manifest.json) (path, kind, name,
     version, sha256 and size of every file).
-  - Debian packages are the closure of Depends and Recommends (what apt
+  - >-
+    Debian packages are the closure of Depends and Recommends (what apt
     installs online) from an empty package state, so the bundle also serves a
     host that lacks what this one has; C(debs/)
     is a flat apt repository (C(apt-ftparchive), from apt-utils).
-  - Wheels come from C(pip wheel), binary only, for this host's Python,
+  - >-
+    Wheels come from C(pip wheel), binary only, for this host's Python,
     except that the packages a lock's C(# hdfhub-from-source:) line names
     (pure Python, no wheel on PyPI) are built into wheels here;
     npm tarballs from the C(resolved) URLs of a package-lock, each checked
@@ -37,7 +40,8 @@ description:
     against the lock's sha256, then indexed with py-rattler; each git
     repository as a packed bare mirror, C(git/<name>.git), with all its
     branches and tags.
-  - C(state=verified), usually on the controller: every file the manifest
+  - >-
+    C(state=verified), usually on the controller: every file the manifest
     lists must be in the archive with its sha256, and nothing else; the
     failure names each missing, damaged or unlisted file. Reads only.
 options:
@@ -84,7 +88,8 @@ options:
     type: path
   git_repos:
     description:
-      - Git repositories (C(name), C(url)) that go in C(git/<name>.git),
+      - >-
+        Git repositories (C(name), C(url)) that go in C(git/<name>.git),
         for the featured repositories (C(hdfhub_featured_repos)).
     type: list
     elements: dict
@@ -94,7 +99,8 @@ options:
 RETURN = r"""
 manifest:
   description:
-    - The manifest without its file list (release, architecture, python,
+    - >-
+      The manifest without its file list (release, architecture, python,
       created, git: the repositories' names); from C(verified), also the
       sha256 of manifest.json.
   type: dict
