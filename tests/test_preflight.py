@@ -1,13 +1,14 @@
-"""Bad input stops playbooks/site.yml in the preflight role, before any change.
+"""Bad input stops playbooks/site.yml in preflight, before any change.
 
 Every case runs the real site playbook against a throwaway podman container
 and checks four things:
 - the run fails;
-- the failing task belongs to preflight (or to the settings role it depends
-  on, whose spec Ansible checks first), and no other role's task ran;
+- the failing task is one of the checks (preflight's own, or a role's
+  tasks/validate.yml, which preflight runs), and no other task ran;
 - the host is unchanged: the recap says changed=0, `podman diff` shows the
   same paths before and after the run, and dpkg lists the same packages;
-- the failure message names the variable and says what is valid.
+- the failure message names the variable as the inventory wrote it, says
+  what is valid, and holds no Ansible-internal error text.
 
 The containers run `sleep`, not systemd. That is cheap, and it works because
 the input checks run before the host checks. It also means that input which
@@ -87,6 +88,8 @@ class Run:
     """One ansible-playbook run, parsed from the default callback's output."""
 
     TASK = re.compile(r"^TASK \[(?P<name>.+?)\] \*+")
+    # Printed under each task banner at -vv.
+    TASK_PATH = re.compile(r"^task path: (?P<path>.+):\d+$")
     # "[host -> localhost]" when the check runs on the controller (delegated).
     FAILURE = re.compile(r"^(?:fatal|failed): \[(?P<host>[^\]\s]+)[^\]]*\].*? => (?P<json>\{.*\})$")
 
@@ -95,12 +98,17 @@ class Run:
         self.stdout = proc.stdout
         self.stderr = proc.stderr
         self.tasks = []          # task names in the order they started
+        self.paths = {}          # task name -> the file it is written in
         self.failed_task = None  # the task whose result was the first failure
         self.messages = []       # "msg" of every failed result (loop items too)
         for line in self.stdout.splitlines():
             m = self.TASK.match(line)
             if m:
                 self.tasks.append(m["name"])
+                continue
+            m = self.TASK_PATH.match(line)
+            if m and self.tasks:
+                self.paths[self.tasks[-1]] = m["path"]
                 continue
             m = self.FAILURE.match(line)
             if m and m["host"] == host.name:
@@ -167,7 +175,8 @@ def fedora(tmp_path_factory):
 
 def run_site(host, tmp_path, extra_vars=None):
     """Run playbooks/site.yml from the repo root, as a user would."""
-    cmd = [PLAYBOOK, "-i", str(host.inventory), "playbooks/site.yml"]
+    # -vv: each task's file, to tell the checks from the roles' work.
+    cmd = [PLAYBOOK, "-vv", "-i", str(host.inventory), "playbooks/site.yml"]
     if extra_vars:
         vars_file = tmp_path / "extra_vars.json"
         vars_file.write_text(json.dumps(extra_vars))
@@ -182,6 +191,21 @@ def run_site(host, tmp_path, extra_vars=None):
     return Run(host, proc)
 
 
+# Texts of Ansible's and Python's own errors, which must never be the message.
+INTERNAL = re.compile(r"Traceback|_AnsibleLazy|<class '|object has no attribute|can only concatenate"
+                      r"|is undefined|unable to convert|Validation of arguments failed|unexpected templating")
+
+# Preflight's own tasks, and each role's validate.yml that it runs.
+CHECK_FILE = re.compile(r"/roles/(preflight/tasks/[^/]+|[a-z_]+/tasks/validate[a-z_]*)\.yml$")
+
+
+def is_check(run, task):
+    """Whether the task is one of the checks: in preflight, in a validate.yml, or
+    Ansible's own check of a role's argument spec when the role starts."""
+    return (CHECK_FILE.search(run.paths.get(task, "")) is not None
+            or "Validating arguments against arg spec" in task)
+
+
 def assert_stopped_in_preflight(host, tmp_path, extra_vars, expect):
     """The shared claim: fail in preflight, change nothing, say what is valid."""
     before, packages = host.diff(), host.packages()
@@ -189,14 +213,13 @@ def assert_stopped_in_preflight(host, tmp_path, extra_vars, expect):
     after = host.diff()
     assert host.packages() == packages, f"packages changed\n{run}"
     assert run.rc != 0, run
-    # The settings role's spec is checked when it starts, as preflight's dependency.
-    checks = ("preflight :", "hdfhub :")
-    assert run.failed_task and run.failed_task.startswith(checks), run
-    other = [t for t in run.tasks
-             if t != "Gathering Facts" and not t.startswith(checks)]
+    assert run.failed_task and is_check(run, run.failed_task), run
+    other = [t for t in run.tasks if t != "Gathering Facts" and not is_check(run, t)]
     assert not other, f"tasks of other roles ran: {other}\n{run}"
     assert run.changed == 0, run
     assert after == before, f"the host changed: {sorted(after ^ before)}\n{run}"
+    internal = INTERNAL.search(run.message)
+    assert not internal, f"an Ansible-internal message reached the user: {internal[0]!r}\n{run}"
     for text in expect:
         assert text in run.message, f"{text!r} not in the failure message:\n{run.message}\n\n{run}"
     return run
@@ -443,6 +466,65 @@ BAD_INPUT = [
                  ["hdfhub_backup_keep_hourly", "at least one above 0"], id="backup-keep-all-zero"),
     pytest.param({"hdfhub_backup_keep_weekly": "many"},
                  ["hdfhub_backup_keep_weekly", "int"], id="backup-keep-not-a-number"),
+    # Wrong types at every depth (the checks do not convert: 'a,b' is no list).
+    pytest.param({"hdfhub_users": "alice"},
+                 ["hdfhub_users must be a list of strings, not the string 'alice'"],
+                 id="type-string-for-list"),
+    pytest.param({"hdfhub_extra_names": "hub.example.org"},
+                 ["hdfhub_extra_names must be a list", "the string 'hub.example.org'"],
+                 id="type-string-for-list-of-names"),
+    pytest.param({"hdfhub_users": [["alice"]]},
+                 ["hdfhub_users[0] must be a string, not a list"], id="type-list-in-list"),
+    pytest.param({"hdfhub_workshop_accounts": [3]},
+                 ["hdfhub_workshop_accounts must be a mapping (dict), not a list"],
+                 id="type-list-for-dict"),
+    pytest.param({"hdfhub_backup_environment": ["AWS_ACCESS_KEY_ID=x"]},
+                 ["hdfhub_backup_environment must be a mapping (dict), not a list"],
+                 id="type-list-for-dict-environment"),
+    pytest.param({"hdfhub_guests_enabled": "maybe"},
+                 ["hdfhub_guests_enabled must be true or false (bool), not the string 'maybe'"],
+                 id="type-word-for-bool"),
+    pytest.param({"hdfhub_mem_limit": 2},
+                 ["hdfhub_mem_limit must be a string, not the number 2"], id="type-number-for-string"),
+    pytest.param({"hdfhub_workshop_accounts": {"count": "many", "prefix": "ws"}},
+                 ["hdfhub_workshop_accounts.count must be a whole number (int), not the string 'many'"],
+                 id="type-depth-2-dict-key"),
+    pytest.param({"hdfhub_featured_repos": ["https://git.example.org/lessons.git"]},
+                 ["hdfhub_featured_repos[0] must be a mapping (dict)"], id="type-string-for-list-entry"),
+    pytest.param({"hdfhub_featured_repos": [{"name": "l", "url": "https://git.example.org/l",
+                                             "version": 3}]},
+                 ["hdfhub_featured_repos[0].version must be a string, not the number 3"],
+                 id="type-depth-3-list-entry-key"),
+    # A missing or misspelt key in a list entry or a mapping.
+    pytest.param({"hdfhub_featured_repos": [{"url": "https://git.example.org/lessons.git"}]},
+                 ["hdfhub_featured_repos[0] has no name", "it needs name, url"],
+                 id="missing-key-in-list-entry"),
+    pytest.param({"hdf_env_environments": [{"display_name": "HDF5"}]},
+                 ["hdf_env_environments[0] has no name"], id="missing-key-in-role-list-entry"),
+    pytest.param({"hdfhub_workshop_accounts": {"count": 3, "prefx": "ws"}},
+                 ["hdfhub_workshop_accounts has unknown keys prefx", "the keys are count, prefix"],
+                 id="unknown-key-in-mapping"),
+    # Expert overrides of role variables are checked under their own names.
+    pytest.param({"jupyterhub_mem_limit": "lots"},
+                 ["jupyterhub_mem_limit 'lots'", "K, M, G or T"], id="role-var-mem_limit"),
+    pytest.param({"backup_repository": "ftp://nas/backups"},
+                 ["backup_repository 'ftp://nas/backups'", "not a restic repository"],
+                 id="role-var-backup_repository"),
+    pytest.param({"firewall_allowed_tcp_ports": "22,80"},
+                 ["firewall_allowed_tcp_ports must be a list of whole numbers, not the string '22,80'"],
+                 id="role-var-string-for-list"),
+    pytest.param({"nginx_tls_extra_names": ["bad name!"]},
+                 ["nginx_tls_extra_names entry 'bad name!'", "neither a DNS name nor an IP address"],
+                 id="role-var-extra_names"),
+    pytest.param({"content_repos": [{"name": "lessons"}]},
+                 ["content_repos[0] has no url"], id="role-var-list-entry-missing-key"),
+    pytest.param({"jupyterhub_authenticator": "ldap",
+                  "jupyterhub_ldap": {"uri": "ldap.example.org", "bind_dn_templates": [],
+                                      "user_search_base": "", "user_attribute": "uid",
+                                      "search_bind_dn": "", "search_bind_password": "",
+                                      "allowed_groups": []}},
+                 ["jupyterhub_ldap.uri 'ldap.example.org'", "not the LDAP server's URI"],
+                 id="role-var-nested-override"),
 ]
 
 
