@@ -36,13 +36,20 @@ def trusted(value):
     return value
 
 
+# The values site.yml passes each role (its wiring between roles).
+SITE_WIRING = {entry["role"].rsplit(".", 1)[-1]: entry.get("vars", {})
+               for entry in yaml.safe_load((ROOT / "playbooks/site.yml").read_text())[0]["roles"]}
+
+
 def role_vars(role, **overrides):
-    """The play's defaults, then the role's defaults and vars, then overrides."""
+    """The play's defaults, the role's defaults and vars, what site.yml passes
+    the role, then overrides."""
     merged = dict(PLAY_DEFAULTS)
     for part in ("defaults", "vars"):
         path = ROOT / "roles" / role / part / "main.yml"
         if path.exists():
             merged.update(yaml.safe_load(path.read_text()) or {})
+    merged.update(SITE_WIRING.get(role, {}))
     merged.update(ansible_managed="Managed by test", role_path=str(ROOT / "roles" / role))
     merged.update(overrides)
     return trusted(merged)

@@ -3,6 +3,7 @@
 
 Tiers, in order (pick with arguments, e.g. `tools/test.py static`):
   static    yamllint, ansible-lint (production profile), syntax check,
+            tools/check_structure.py (each role in its own room),
             `vagrant validate` and the files the Vagrantfile names, the docs
             site (mkdocs --strict) and its generated variable reference
   unit      pytest tests/ (filters, templates, and preflight against
@@ -151,6 +152,9 @@ def static():
     must(BIN / "ansible-lint", "--profile", "production", budget=BUDGET["static"])
     must(BIN / "ansible-playbook", "--syntax-check", "playbooks/site.yml", budget=BUDGET["static"])
     must("vagrant", "validate", budget=BUDGET["static"])
+    # Each role in its own room: no reads of another role's files, no
+    # when: false imports, a validate.yml per role, the Python in plugins/.
+    must(BIN / "python", "tools/check_structure.py", budget=BUDGET["static"])
     # The docs site, and its variable reference current with the argument specs.
     must(BIN / "python", "tools/docs_reference.py", "--check", budget=BUDGET["static"])
     with tempfile.TemporaryDirectory(prefix="hdfhub-site-") as site:
