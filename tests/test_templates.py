@@ -79,14 +79,38 @@ HUB = dict(hdf_env_root="/opt/hdfhub/envs", hdf_env_server_env="hdf5",
            __jupyterhub_hub_venv={"site_packages": SITE})
 
 
-@pytest.mark.parametrize("auth,cls", [
+AUTHENTICATORS = [
     ("firstuse", "firstuseauthenticator.FirstUseAuthenticator"),
     ("native", "hdfhub_native.NativeAuthenticator"),
     ("pam", "jupyterhub.auth.PAMAuthenticator"),
     ("ldap", "ldapauthenticator.LDAPAuthenticator"),
     ("github", "oauthenticator.github.GitHubOAuthenticator"),
     ("generic-oauth", "oauthenticator.generic.GenericOAuthenticator"),
-])
+]
+PRESETS = yaml.safe_load((ROOT / "roles/jupyterhub/vars/main.yml").read_text())["__jupyterhub_authenticators"]
+
+
+def test_every_authenticator_preset_is_tested():
+    """A new preset (roles/jupyterhub/vars/main.yml) needs its line above, and its own tests."""
+    assert [name for name, _ in AUTHENTICATORS] == list(PRESETS)
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_authenticator_preset_is_complete_and_locked(name):
+    preset = PRESETS[name]
+    assert set(preset) <= {"class", "packages", "network", "accounts", "secrets", "config",
+                           "template_paths"}, preset
+    assert preset.get("accounts", "hub") in ("hub", "own")
+    locked = {line.split("==")[0].lower() for line in
+              (ROOT / "roles/jupyterhub/files/hub.lock").read_text().splitlines() if "==" in line}
+    assert set(preset.get("packages", [])) <= locked, preset.get("packages")
+    # Every secret reaches the hub through the environment only.
+    for trait, value in preset.get("config", {}).items():
+        if isinstance(value, dict) and "secret" in value:
+            assert value["secret"] in preset.get("secrets", {}), trait
+
+
+@pytest.mark.parametrize("auth,cls", AUTHENTICATORS)
 def test_hub_config_selects_authenticator(auth, cls, tmp_path):
     text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator=auth,
                   hdfhub_ldap_uri="ldaps://ldap.example.org", **HUB)
