@@ -12,12 +12,13 @@ import subprocess
 import sys
 import tempfile
 
+import support
+
 MIRROR = "http://deb.debian.org/debian"
 SECURITY = "http://deb.debian.org/debian-security"
 # Just enough for Ansible to connect and systemd to boot; the appliance
 # installs everything else itself, as it would on a fresh cloud host.
 PACKAGES = "systemd,systemd-sysv,dbus,python3,procps"
-RELEASES = {"bookworm": "12", "trixie": "13"}
 
 
 def run(cmd, **kw):
@@ -62,11 +63,12 @@ def build(release, tag):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--release", default="bookworm", choices=sorted(RELEASES))
+    releases = support.debian_releases()  # the tested ones in the support matrix
+    p.add_argument("--release", default=next(iter(releases)), choices=sorted(releases))
     p.add_argument("--tag", help="image tag (default localhost/hdfhub-debian<N>)")
     p.add_argument("--force", action="store_true", help="rebuild if present")
     a = p.parse_args()
-    tag = a.tag or f"localhost/hdfhub-debian{RELEASES[a.release]}:latest"
+    tag = a.tag or f"localhost/hdfhub-debian{releases[a.release]}:latest"
     if image_exists(tag) and not a.force:
         print(f"{tag} exists; use --force to rebuild")
         return 0

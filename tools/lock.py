@@ -12,15 +12,17 @@ import pathlib
 import subprocess
 import sys
 
+import support
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPECS = [
     ROOT / "roles/jupyterhub/files/hub.in",
     *sorted((ROOT / "roles/hdf_env/files/pip").glob("*.in")),
 ]
-TARGET_PYTHON = "3.11"
-TARGET_PLATFORM = "x86_64-manylinux_2_36"  # glibc of Debian 12
-# Every release preflight accepts must find a wheel for every pin as well
-# (Debian 13 ships Python 3.13; laptops may be arm64).
+# The Python of the first system in the support matrix (tools/support.py),
+# and glibc 2.36, Debian 12's, the oldest any supported system has.
+TARGET_PYTHON = support.pythons()[0]
+TARGET_PLATFORM = "x86_64-manylinux_2_36"
 # Dependencies left out of a lock on purpose, by spec file name.
 # rfc3987-syntax (and its lark): jsonschema imports it, when present, to check
 # the "iri" format, which nothing in Jupyter uses; the import compiles ~35
@@ -32,8 +34,11 @@ OMIT = {"hdf5.in": ["rfc3987-syntax", "lark"]}
 # onetimepass: jupyterhub-nativeauthenticator imports it (two-factor codes).
 FROM_SOURCE = {"hub.in": ["onetimepass"]}
 HEADER = "# hdfhub-from-source:"
-ALSO_SERVED = [("3.13", "x86_64-manylinux_2_36"), ("3.11", "aarch64-manylinux_2_36"),
-               ("3.13", "aarch64-manylinux_2_36")]
+# Every system preflight accepts must find a wheel for every pin as well
+# (each system's Python; laptops may be arm64).
+ALSO_SERVED = [(python, f"{arch}-manylinux_2_36") for python in support.pythons()
+               for arch in ("x86_64", "aarch64")
+               if (python, f"{arch}-manylinux_2_36") != (TARGET_PYTHON, TARGET_PLATFORM)]
 
 
 def compile_(src: pathlib.Path, python: str, platform: str, *extra: str) -> None:

@@ -52,7 +52,7 @@ import tempfile
 import threading
 import time
 
-import build_image as build_image_py
+import support
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
@@ -155,6 +155,13 @@ def static():
     # Each role in its own room: no reads of another role's files, no
     # when: false imports, a validate.yml per role, the Python in plugins/.
     must(BIN / "python", "tools/check_structure.py", budget=BUDGET["static"])
+    # Each release the support matrix calls tested has a scenario on its image.
+    images = {Scenario(name).image for name in SCENARIOS}
+    untested = [f"{s['distribution']} {s['version']}" for s in support.systems() if s["tested"]
+                and f"localhost/hdfhub-{s['distribution'].lower()}{s['version']}:latest" not in images]
+    if untested:
+        sys.exit(f"the support matrix (tools/support.py) calls {', '.join(untested)} tested, "
+                 "but no scenario starts from its image")
     # The docs site, and its variable reference current with the argument specs.
     must(BIN / "python", "tools/docs_reference.py", "--check", budget=BUDGET["static"])
     with tempfile.TemporaryDirectory(prefix="hdfhub-site-") as site:
@@ -177,7 +184,7 @@ def unit():
 
 
 def build_image(tag):
-    release = {f"localhost/hdfhub-debian{n}:latest": r for r, n in build_image_py.RELEASES.items()}
+    release = {f"localhost/hdfhub-debian{n}:latest": r for r, n in support.debian_releases().items()}
     must(BIN / "python", "tools/build_image.py", "--release", release[tag], budget=BUDGET["unit"])
 
 
