@@ -3,8 +3,12 @@ import importlib.util
 import pathlib
 
 import pytest
+from ansible.plugins.loader import init_plugin_loader
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The checkout as the collection hdfgroup.hdfhub, so that its plugins, loaded
+# here by path, import each other by full name as they do in a play.
+init_plugin_loader([str(ROOT / "collections")])
 
 
 def load_module(relpath: str, name: str):

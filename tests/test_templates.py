@@ -11,7 +11,6 @@ import types
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 from traitlets.config import Config
 
@@ -21,8 +20,6 @@ from conftest import ROOT
 # site settings); role-prefixed, so the order does not matter.
 PLAY_DEFAULTS = {k: v for path in sorted(ROOT.glob("roles/*/defaults/main.yml"))
                  for k, v in (yaml.safe_load(path.read_text()) or {}).items()}
-# The collection's filters (workshop_names), by their full names, as in a play.
-init_plugin_loader([str(ROOT / "collections")])
 
 
 def trusted(value):

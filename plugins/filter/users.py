@@ -1,15 +1,6 @@
 """Ansible filters `unix_username` (the same rule the hub's spawner uses) and
 `workshop_names` (the hub names of hdfhub_workshop_accounts)."""
-import importlib.util
-import os
-
-# The user model the hub_users role installs for the hub: Ansible and the
-# hub map names by one rule.
-_SPEC = importlib.util.spec_from_file_location(
-    "hdfhub_users",
-    os.path.join(os.path.dirname(__file__), "..", "..", "roles", "hub_users", "files", "hdfhub_users.py"))
-_MODEL = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_MODEL)
+from ansible_collections.hdfgroup.hdfhub.plugins.module_utils.user_model import MODEL as _MODEL
 
 
 def workshop_names(accounts):
