@@ -20,4 +20,4 @@ def load_module(relpath: str, name: str):
 
 @pytest.fixture(scope="session")
 def users_model():
-    return load_module("roles/hub_users/files/hdfhub_users.py", "hdfhub_users")
+    return load_module("roles/jupyterhub/files/hdfhub/users.py", "hdfhub_users")

@@ -84,7 +84,7 @@ def test_tarball_holds_the_collection_and_not_the_tests(tarball):
     for needed in ("MANIFEST.json", "meta/runtime.yml", "playbooks/site.yml",
                    "roles/jupyterhub/tasks/main.yml", "roles/jupyterhub/tasks/validate.yml",
                    "plugins/modules/venv.py", "plugins/action/check_settings.py",
-                   "plugins/filter/users.py", "roles/hub_users/files/hdfhub_users.py"):
+                   "plugins/filter/users.py", "roles/jupyterhub/files/hdfhub/users.py"):
         assert needed in names, needed
     for kept_out in ("molecule", "tests", "tools", "collections", ".venv", "benchmarks"):
         assert not any(n == kept_out or n.startswith(kept_out + "/") for n in names), kept_out

@@ -62,7 +62,7 @@ def load_hub_config(text, tmp_path):
     """Execute a rendered jupyterhub_config.py the way JupyterHub does."""
     config = Config()
     loaded = []
-    sys.path.insert(0, str(ROOT / "roles/hub_users/files"))
+    sys.path.insert(0, str(ROOT / "roles/jupyterhub/files"))
     try:
         exec(compile(text, "jupyterhub_config.py", "exec"),
              {"get_config": lambda: config, "load_subconfig": loaded.append})
@@ -78,7 +78,7 @@ HUB = dict(hdf_env_root="/opt/hdfhub/envs", hdf_env_server_env="hdf5",
 
 AUTHENTICATORS = [
     ("firstuse", "firstuseauthenticator.FirstUseAuthenticator"),
-    ("native", "hdfhub_native.NativeAuthenticator"),
+    ("native", "hdfhub.native.NativeAuthenticator"),
     ("pam", "jupyterhub.auth.PAMAuthenticator"),
     ("ldap", "ldapauthenticator.LDAPAuthenticator"),
     ("github", "oauthenticator.github.GitHubOAuthenticator"),
@@ -120,7 +120,7 @@ def test_hub_config_selects_authenticator(auth, cls, tmp_path):
     (True, ["/etc/hdfhub/templates", SITE, f"{SITE}/nativeauthenticator/templates"]),
 ])
 def test_native_lets_in_whom_an_admin_approved(guests, paths, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "hdfhub_guests", types.SimpleNamespace(
+    monkeypatch.setitem(sys.modules, "hdfhub.guests", types.SimpleNamespace(
         GROUP="hdfhub-guests", with_guests=lambda cls: cls))
     text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator="native",
                   hdfhub_native_minimum_password_length=12, hdfhub_users=["ada"],
@@ -193,7 +193,7 @@ def test_generic_oauth_config(tmp_path, monkeypatch):
                                          ("github", True), ("generic-oauth", True)])
 def test_hub_may_reach_out_only_for_a_remote_authenticator(auth, egress):
     unit = render("jupyterhub", "jupyterhub.service.j2", hdfhub_authenticator=auth,
-                  hub_users_lib_dir="/opt/hdfhub/lib", **HUB)
+                  **HUB)
     assert ("IPAddressDeny=any" not in unit) == egress
 
 
@@ -239,14 +239,14 @@ def test_hub_config_carries_start_tuning(tmp_path):
 
 
 def test_guests_wrap_the_site_authenticator_and_have_their_own_culler(tmp_path, monkeypatch):
-    """The config's wiring only (hdfhub_guests itself needs JupyterHub; the
+    """The config's wiring only (hdfhub.guests itself needs JupyterHub; the
     people scenario runs it): the site's authenticator class, by its import
     name, gets the guest handlers, and the guest culler may touch guests only."""
     wrapped = []
-    guests = types.ModuleType("hdfhub_guests")
+    guests = types.ModuleType("hdfhub.guests")
     guests.GROUP = "hdfhub-guests"
     guests.with_guests = lambda cls: wrapped.append(cls) or "hdfhub_guests.Wrapped"
-    monkeypatch.setitem(sys.modules, "hdfhub_guests", guests)
+    monkeypatch.setitem(sys.modules, "hdfhub.guests", guests)
     text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator="ldap",
                   hdfhub_ldap_uri="ldaps://ldap.example.org", hdfhub_guests_enabled=True,
                   hdfhub_guests_max=7, hdfhub_guests_idle_timeout=600,
@@ -407,7 +407,7 @@ def test_firewall_opens_only_the_listed_ports(ports, rule):
 @pytest.mark.parametrize("unit", ["jupyterhub.service", "jupyterhub-proxy.service"])
 def test_unit_exposure_meets_the_goal(unit, tmp_path):
     """Issue 5's goal: systemd-analyze security rates each unit 5.0 or less."""
-    text = render("jupyterhub", f"{unit}.j2", hub_users_lib_dir="/opt/hdfhub/lib",
+    text = render("jupyterhub", f"{unit}.j2",
                   __jupyterhub_node="/opt/hdfhub/hub/bin/node", **HUB)
     path = tmp_path / unit
     path.write_text(text)

@@ -18,7 +18,7 @@ MAX_UNIX_NAME = 32
 # Hub names the inventory and the login form accept. Anything outside this
 # (upper case, spaces, '/', ':') cannot safely become part of a Unix name.
 HUB_NAME_PATTERN = r"^[a-z0-9_][a-z0-9_.@-]*$"
-# Guests (hdfhub_guests) are named GUEST_PREFIX + random hex by the hub
+# Guests (hdfhub.guests) are named GUEST_PREFIX + random hex by the hub
 # itself; no one logs in, and no inventory user is called, by such a name.
 GUEST_PREFIX = "guest-"
 LOGIN_NAME_PATTERN = rf"^(?!{GUEST_PREFIX})[a-z0-9_][a-z0-9_.@-]*$"

@@ -1,7 +1,7 @@
 """SystemdSpawner with the hdfhub user model.
 
 By default (TLJH style) hub user NAME runs as the Unix account
-`jupyter-NAME` (see hdfhub_users), made on first start, in a transient
+`jupyter-NAME` (see hdfhub.users), made on first start, in a transient
 systemd unit of the same name. With PAM, people already have Unix accounts:
 `create_accounts` is off and NAME runs as the account NAME, in the unit
 `jupyter-NAME`.
@@ -10,7 +10,7 @@ Admins keep sudo inside their server only when the site allows it; everyone
 else runs with NoNewPrivileges and private devices, and sees the system
 (environments included) read-only and no home but their own (`confine`).
 
-Guests (hdfhub_guests) always get a jupyter-guest-... account of their own,
+Guests (hdfhub.guests) always get a jupyter-guest-... account of their own,
 even where people log in with PAM, run with the guest limits, open on the
 featured notebooks, and lose account and home when the hub deletes them.
 
@@ -27,8 +27,8 @@ import time
 from systemdspawner import SystemdSpawner
 from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
-import hdfhub_guests
-import hdfhub_users
+from hdfhub import guests
+from hdfhub import users
 
 # How often a starting server's port is tried.
 PORT_POLL_S = 0.05
@@ -116,22 +116,22 @@ class HdfhubSpawner(SystemdSpawner):
         if self.create_accounts:
             # The Unix-safe part after the prefix, so that 'jupyter-{USERNAME}'
             # is both the account and the unit name.
-            name = hdfhub_users.unix_username(name)[len(hdfhub_users.PREFIX):]
+            name = users.unix_username(name)[len(users.PREFIX):]
         return string.replace("{USERNAME}", name).replace("{USERID}", str(self.user.id))
 
     async def start(self):
         admin = bool(self.user.admin)
-        if hdfhub_guests.is_guest(self.user):
+        if guests.is_guest(self.user):
             # Per spawner (one per user), so staff settings stay as configured.
             self.create_accounts = True
-            self.username_template = hdfhub_users.PREFIX + "{USERNAME}"
+            self.username_template = users.PREFIX + "{USERNAME}"
             self.mem_limit = self.guest_mem_limit
             self.cpu_limit = self.guest_cpu_limit
             self.default_url = self.guest_default_url
         if self.create_accounts:
             # useradd takes a while; in the event loop it would stall every
             # other request the hub is serving.
-            await asyncio.to_thread(hdfhub_users.ensure_user, self.user.name, admin)
+            await asyncio.to_thread(users.ensure_user, self.user.name, admin)
         account = self._expand_user_vars(self.username_template)
         link_into_home(account, self.home_links)
         self.disable_user_sudo = not (admin and self.admin_sudo)
@@ -160,5 +160,5 @@ class HdfhubSpawner(SystemdSpawner):
     async def delete_forever(self):
         """The hub deletes a user: a guest's account and home go too. Staff
         accounts and homes stay (removing them is the site's decision)."""
-        if hdfhub_guests.is_guest(self.user):
-            await asyncio.to_thread(hdfhub_users.remove_guest, self.user.name)
+        if guests.is_guest(self.user):
+            await asyncio.to_thread(users.remove_guest, self.user.name)

@@ -9,10 +9,10 @@
 The hub's other way of deleting a guest is the guest culler, an idle-culler
 service whose role sees that group only. Either way the spawner's
 `delete_forever` removes the guest's Unix account and home
-(hdfhub_spawner.HdfhubSpawner), so nothing a guest made outlives the guest.
+(hdfhub.spawner.HdfhubSpawner), so nothing a guest made outlives the guest.
 
 Guest names never come from a login form: the hub's username pattern
-(hdfhub_users.LOGIN_NAME_PATTERN) refuses the prefix.
+(users.LOGIN_NAME_PATTERN) refuses the prefix.
 """
 import secrets
 
@@ -23,12 +23,12 @@ from jupyterhub.utils import maybe_future, utcnow
 from tornado import web
 from traitlets import Integer, import_item
 
-import hdfhub_users
+from hdfhub import users
 
 # Not just "guests": an OAuth provider's group of that name (manage_groups)
 # must not make its members guests.
 GROUP = "hdfhub-guests"
-PREFIX = hdfhub_users.GUEST_PREFIX
+PREFIX = users.GUEST_PREFIX
 
 
 def is_guest(user):
