@@ -202,6 +202,7 @@ class Scenario:
         platform, = yaml.safe_load(text)["platforms"]
         self.image = platform["image"]
         self.commits = platform.get("commit_as")
+        self.alone = platform.get("run_alone", False)
         self.start = None
 
     def run(self):
@@ -232,7 +233,11 @@ def converge(names, lanes):
             for s in list(waiting):
                 maker = made.get(s.image)
                 maker_busy = maker in waiting or maker in running.values()
-                if len(running) < lanes and (not maker_busy or image_exists(s.image)):
+                # A scenario that must run alone (run_alone) goes last, by itself.
+                others = [o for o in waiting if not o.alone]
+                turn = not running and not others if s.alone else \
+                    not any(r.alone for r in running.values())
+                if turn and len(running) < lanes and (not maker_busy or image_exists(s.image)):
                     waiting.remove(s)
                     s.start = time.monotonic()
                     running[pool.submit(s.run)] = s
