@@ -35,7 +35,9 @@ _PLURAL = {"str": "strings", "path": "paths", "int": "whole numbers", "float": "
            "bool": "booleans", "dict": "mappings", "list": "lists"}
 
 
-def _describe(value):
+def _describe(value, secret=False):
+    if secret:  # no_log in the spec: say what kind of value, never the value
+        return f"a value of type {type(value).__name__}"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, str):
@@ -92,11 +94,12 @@ def check(path, value, option, raw=None):
     if kind == "list" and option.get("elements"):
         expected += f" of {_PLURAL.get(option['elements'], option['elements'])}"
     if not _has_type(value, kind):
-        return [f"{path} must be {expected}, not {_describe(value)}."]
+        return [f"{path} must be {expected}, not {_describe(value, option.get('no_log'))}."]
     problems = []
     choices = option.get("choices")
     if choices and kind != "list" and value not in choices:
-        problems.append(f"{path} {value!r} is not one of: {', '.join(map(str, choices))}.")
+        shown = "" if option.get("no_log") else f" {value!r}"
+        problems.append(f"{path}{shown} is not one of: {', '.join(map(str, choices))}.")
     if kind == "list" and option.get("elements"):
         element = {k: v for k, v in option.items() if k in ("options", "choices")}
         element["type"] = option["elements"]
