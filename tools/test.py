@@ -69,6 +69,7 @@ BUDGET = {"static": 600, "unit": 900, "scenario": 2400, "vagrant": 3 * 3600}
 # commits (`commit_as`, molecule/resources/commit.yml), which it then waits for.
 SCENARIOS = ("default", "debian13", "people", "backup", "operations", "offline")
 TIMES = []  # (what, seconds, passed), for the summary at the end
+FAILURES = []  # (scenario, the lines of its log that say why it failed)
 
 
 def run(*cmd, budget=None, log=None):
@@ -252,8 +253,20 @@ def converge(names, lanes):
                       f"in {took:.0f} s ===", flush=True)
                 if not passed:
                     failed.append(s.name)
+                    FAILURES.append((s.name, failure_lines(LOGS / f"{s.name}.log")))
     if failed:
         sys.exit(f"scenarios failed: {', '.join(failed)} (logs in {LOGS})")
+
+
+# Lines of a scenario's log that say why it failed: Ansible's and pytest's.
+FAILURE = re.compile(r"^(fatal: |failed: |FAILED|E  |ERROR )")
+
+
+def failure_lines(log, most=30):
+    """The lines that say why, so they survive in CI's tail of the output."""
+    lines = [line.rstrip()[:400] for line in log.read_text(errors="replace").splitlines()
+             if FAILURE.match(line)]
+    return lines[:most] + ([f"... {len(lines) - most} more in {log}"] if len(lines) > most else [])
 
 
 def vagrant():
@@ -265,6 +278,8 @@ def summary():
     print("=== times ===")
     for what, took, passed in TIMES:
         print(f"{what:<24} {took:6.0f} s  {'passed' if passed else 'FAILED'}")
+    for name, lines in FAILURES:
+        print(f"=== why {name} failed ===", *lines, sep="\n")
 
 
 def main():
