@@ -77,7 +77,7 @@ HUB = dict(hdf_env_root="/opt/hdfhub/envs", hdf_env_server_env="hdf5",
 
 
 AUTHENTICATORS = [
-    ("firstuse", "firstuseauthenticator.FirstUseAuthenticator"),
+    ("firstuse", "hdfhub.firstuse.FirstUseAuthenticator"),
     ("native", "hdfhub.native.NativeAuthenticator"),
     ("pam", "jupyterhub.auth.PAMAuthenticator"),
     ("ldap", "ldapauthenticator.LDAPAuthenticator"),
@@ -113,6 +113,13 @@ def test_hub_config_selects_authenticator(auth, cls, tmp_path):
                   hdfhub_ldap_uri="ldaps://ldap.example.org", **HUB)
     c, _ = load_hub_config(text, tmp_path)
     assert c.JupyterHub.authenticator_class == cls
+
+
+def test_firstuse_leaves_workshop_names_to_the_converge(tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_authenticator="firstuse",
+                  hdfhub_workshop_accounts={"count": 2, "prefix": "ws"}, **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert c.FirstUseAuthenticator.provisioned_users == ["ws01", "ws02"]
 
 
 @pytest.mark.parametrize("guests,paths", [
@@ -423,3 +430,21 @@ def test_workshop_accounts_may_log_in(tmp_path):
                   hdfhub_workshop_accounts={"count": 2, "prefix": "ws"}, **HUB)
     c, _ = load_hub_config(text, tmp_path)
     assert c.Authenticator.allowed_users == ["bob", "ws01", "ws02"]
+
+
+def test_hdfhub_restic_reads_what_the_unit_reads(tmp_path):
+    """A credential with spaces, quotes, '#' and '=' comes back unchanged from
+    restic.env through hdfhub-restic's parser, with the repository settings."""
+    tricky = 'a b"c#d=e\\f'
+    env_file = tmp_path / "restic.env"
+    overrides = dict(backup_config_dir=str(tmp_path), backup_cache_dir="/var/cache/r",
+                     backup_repository="sftp:host:/srv/r",
+                     backup_environment={"AWS_SECRET_ACCESS_KEY": tricky})
+    env_file.write_text(render("backup", "restic.env.j2", **overrides))
+    namespace = {"__name__": "hdfhub_restic"}
+    exec(compile(render("backup", "hdfhub-restic.py.j2", **overrides), "hdfhub-restic", "exec"),
+         namespace)
+    assert namespace["ENV_FILE"] == str(env_file)
+    assert namespace["settings"](namespace["ENV_FILE"]) == {
+        "AWS_SECRET_ACCESS_KEY": tricky, "RESTIC_REPOSITORY": "sftp:host:/srv/r",
+        "RESTIC_PASSWORD_FILE": f"{tmp_path}/password", "RESTIC_CACHE_DIR": "/var/cache/r"}

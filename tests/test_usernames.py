@@ -63,6 +63,12 @@ def test_filter_and_test_plugins_use_the_module(users_model):
     assert not tests.tests()["hub_username"]("Alice")
 
 
+@pytest.mark.parametrize("name,ok", [
+    ("alice", True), ("rooted", True), ("root", False), ("guest-1a2b", False), ("guests", True)])
+def test_login_names_exclude_guests_and_root(users_model, name, ok):
+    assert bool(re.match(users_model.LOGIN_NAME_PATTERN, name)) is ok
+
+
 @pytest.mark.parametrize("accounts, names", [
     ({"count": 0, "prefix": "ws"}, []),
     ({"count": 3, "prefix": "ws"}, ["ws01", "ws02", "ws03"]),

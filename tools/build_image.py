@@ -3,9 +3,12 @@
 
 The molecule scenarios boot this image with systemd as PID 1. It is built
 locally (debootstrap, then `podman import`) because no container registry is
-reachable from CI. An image that already exists is kept unless --force.
+reachable from CI. An image that already exists is kept unless --force, or
+unless it was built from another recipe (its label `hdfhub.recipe`, a hash of
+this file).
 """
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -16,9 +19,12 @@ import support
 
 MIRROR = "http://deb.debian.org/debian"
 SECURITY = "http://deb.debian.org/debian-security"
-# Just enough for Ansible to connect and systemd to boot; the appliance
-# installs everything else itself, as it would on a fresh cloud host.
-PACKAGES = "systemd,systemd-sysv,dbus,python3,procps"
+# Enough for Ansible to connect and systemd to boot, plus what a cloud
+# provider's Debian image has (sshd, cron, unattended-upgrades): the appliance
+# must be safe on such a host. It installs everything else itself.
+PACKAGES = ("systemd,systemd-sysv,dbus,python3,procps,"
+            "openssh-server,cron,unattended-upgrades")
+RECIPE = hashlib.sha256(open(__file__, "rb").read()).hexdigest()[:16]
 
 
 def run(cmd, **kw):
@@ -26,8 +32,12 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, **kw)
 
 
-def image_exists(tag):
-    return subprocess.run(["podman", "image", "exists", tag]).returncode == 0
+def image_recipe(tag):
+    """The recipe label of image `tag`, "" if it has none, None if no such image."""
+    r = subprocess.run(["podman", "image", "inspect", "--format",
+                        '{{index .Labels "hdfhub.recipe"}}', tag],
+                       capture_output=True, text=True)
+    return r.stdout.strip().replace("<no value>", "") if r.returncode == 0 else None
 
 
 def bootstrap(release, root, packages):
@@ -57,6 +67,7 @@ def build(release, tag):
         tar = os.path.join(tmp, "rootfs.tar")
         run(["tar", "-C", root, "-cf", tar, "."])
         run(["podman", "import", "--change", "CMD=/sbin/init",
+             "--change", f"LABEL hdfhub.recipe={RECIPE}",
              "--change", "STOPSIGNAL=SIGRTMIN+3", tar, tag],
             stdout=subprocess.DEVNULL)
 
@@ -69,9 +80,12 @@ def main():
     p.add_argument("--force", action="store_true", help="rebuild if present")
     a = p.parse_args()
     tag = a.tag or f"localhost/hdfhub-debian{releases[a.release]}:latest"
-    if image_exists(tag) and not a.force:
+    recipe = image_recipe(tag)
+    if recipe == RECIPE and not a.force:
         print(f"{tag} exists; use --force to rebuild")
         return 0
+    if recipe is not None:
+        print(f"{tag} was built from another recipe; rebuilding")
     build(a.release, tag)
     print(f"built {tag}")
     return 0

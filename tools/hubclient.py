@@ -262,6 +262,35 @@ class HubUser:
         finally:
             self.delete_kernel(kernel)
 
+    def run_in_terminal(self, command, timeout=60):
+        """Run a shell command in a new JupyterLab terminal; return what the
+        terminal printed up to the end marker (the command's echo included)."""
+        r = self.api("POST", f"/user/{self.name}/api/terminals", timeout=timeout)
+        if r.status_code != 200:
+            raise HubError(f"terminal for {self.name}: {r.status_code} {r.text[:300]}")
+        term = r.json()["name"]
+        url = (re.sub(r"^http", "ws", self.base)
+               + f"/user/{self.name}/terminals/websocket/{term}")
+        sslopt = {"cert_reqs": ssl.CERT_REQUIRED, "ca_certs": self.ca_file} \
+            if url.startswith("wss:") else None
+        # Quoted in the command, so only its output, not its echo, matches.
+        end = "END-" + uuid.uuid4().hex[:8]
+        ws = websocket.create_connection(
+            url, timeout=timeout, header=[f"Authorization: token {self.token}"], sslopt=sslopt)
+        try:
+            ws.send(json.dumps(["stdin", f"{command}; echo {end[:6]}''{end[6:]}\r"]))
+            out, deadline = [], time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                kind, *rest = json.loads(ws.recv())
+                if kind == "stdout":
+                    out.append(rest[0])
+                    if end in "".join(out):
+                        return "".join(out)
+            raise WaitTimeout(f"no end marker from the terminal in {timeout}s")
+        finally:
+            ws.close()
+            self.api("DELETE", f"/user/{self.name}/api/terminals/{term}")
+
     def check_hdf5(self, n=1000, timeout=120):
         """Write random integers to an HDF5 file with gzip and with Zstandard
         (an hdf5plugin filter), read them back in a fresh h5py handle, and

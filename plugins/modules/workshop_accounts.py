@@ -19,8 +19,11 @@ short_description: Generate and install workshop account passwords for FirstUseA
 description:
   - Each name without a password in I(store) gets a new random one, saved
     there (a root-only JSON file), and its bcrypt hash goes into the hub's
-    FirstUseAuthenticator password file unless that already holds a hash for
-    the name. Existing passwords never change, so re-running is a no-op.
+    FirstUseAuthenticator password file. A hash already there for such a new
+    name was not written by this module (a stranger's first login on a hub
+    from before that was refused, or a leftover): it is replaced, and the
+    name is returned in C(replaced). Passwords of names already in I(store)
+    never change, so re-running is a no-op.
   - With I(prune), names in I(store) but not in I(names) lose their password
     in both files instead; nothing else changes.
 options:
@@ -33,6 +36,7 @@ options:
 RETURN = r"""
 accounts: {description: "[{name, password}] for each of I(names), in order.", type: list, returned: always}
 user_chosen: {description: Names whose password the person has since changed on the hub., type: list, returned: always}
+replaced: {description: New names whose hash, not written here, was replaced., type: list, returned: always}
 unlisted: {description: Names in I(store) but not in I(names) (before a prune)., type: list, returned: always}
 """
 
@@ -61,7 +65,8 @@ def prune(module, store, saved, unlisted):
                 if db.get(name.encode("utf-8")) is not None:
                     del db[name.encode("utf-8")]
         save(store, {n: p for n, p in saved.items() if n not in unlisted})
-    module.exit_json(changed=bool(unlisted), accounts=[], user_chosen=[], unlisted=unlisted)
+    module.exit_json(changed=bool(unlisted), accounts=[], user_chosen=[], replaced=[],
+                     unlisted=unlisted)
 
 
 def main():
@@ -95,16 +100,17 @@ def main():
         opened = dbm.open(path, "r" if module.check_mode else "c", 0o600)
     with opened as db:
         unset = [name for name in names if db.get(name.encode("utf-8")) is None]
+        replaced = [name for name in new if name not in unset]
         user_chosen = [
-            name for name in names if name not in unset and not bcrypt.checkpw(
+            name for name in names if name not in unset + replaced and not bcrypt.checkpw(
                 passwords[name].encode("utf-8"), db[name.encode("utf-8")])]
         if not module.check_mode:
-            for name in unset:
+            for name in unset + replaced:
                 db[name.encode("utf-8")] = bcrypt.hashpw(passwords[name].encode("utf-8"),
                                                          bcrypt.gensalt())
     module.exit_json(changed=bool(new or unset),
                      accounts=[{"name": n, "password": passwords[n]} for n in names],
-                     user_chosen=user_chosen, unlisted=unlisted)
+                     user_chosen=user_chosen, replaced=replaced, unlisted=unlisted)
 
 
 if __name__ == "__main__":

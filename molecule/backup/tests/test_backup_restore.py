@@ -9,12 +9,14 @@ account has another UID than on the old host: restore.yml must give each
 home back to the account of its name. `dave` is not in the inventory; only
 the spawner made his account, so the fresh host lacks it until restore.yml.
 """
+import contextlib
 import json
 import os
 import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -102,6 +104,49 @@ def recreate():
                     "-e", json.dumps({"molecule_yml": {"platforms": platforms}}))[0]
 
 
+# A stand-in for a remote repository's credential: hdfhub_backup_environment
+# in molecule.yml puts it in every restic call's environment.
+SENTINEL = "sentinel-5d1e07c3a9b2"
+# Run as nobody, without PAM (setpriv): reads every command line in /proc
+# until told to stop. The sentinel comes reversed, so its own never matches.
+POLL = """
+import json, os, sys, time
+sentinel, seen, hits = sys.argv[1][::-1].encode(), False, 0
+while not os.path.exists("/tmp/poll.stop"):
+    time.sleep(0.01)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                line = f.read()
+        except OSError:
+            continue
+        seen = seen or b"restic" in line
+        hits += sentinel in line
+print(json.dumps({"restic_seen": seen, "hits": hits}))
+"""
+
+
+@contextlib.contextmanager
+def command_lines_watched(found):
+    """While the block runs, a user process polls every command line on the
+    host; `found` gets whether it saw restic run and how often the sentinel."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py") as script:
+        script.write(POLL)
+        script.flush()
+        podman("cp", script.name, f"{NAME}:/tmp/poll.py")
+    podman("exec", NAME, "rm", "-f", "/tmp/poll.stop", "/tmp/poll.json")
+    podman("exec", "-d", NAME, "sh", "-c",
+           "setpriv --reuid=65534 --regid=65534 --clear-groups "
+           f"python3 /tmp/poll.py {SENTINEL[::-1]} > /tmp/poll.json")
+    try:
+        yield
+    finally:
+        podman("exec", NAME, "touch", "/tmp/poll.stop")
+        shared.wait_for(lambda: podman("exec", NAME, "cat", "/tmp/poll.json").strip(), 30,
+                        what="the command-line poller to report")
+        found.append(json.loads(podman("exec", NAME, "cat", "/tmp/poll.json")))
+
+
 @pytest.fixture(scope="module")
 def cycle(ca_file, admin):
     """Everything before the restore and after it, measured."""
@@ -117,17 +162,20 @@ def cycle(ca_file, admin):
         user.stop()
     before = {"files": files(), "uids": {n: uid(n) for n in PEOPLE}, "sums": sums,
               "users": sorted(u["name"] for u in admin.api("GET", "/hub/api/users").json())}
-    took = {}
-    took["backup"], out = playbook("playbooks/backup.yml")
+    took, watched = {}, []
+    with command_lines_watched(watched):
+        took["backup"], out = playbook("playbooks/backup.yml")
     snapshot = re.search(r"snapshot ([0-9a-f]{8,64})\b", out)
     assert snapshot, out[-3000:]
     assert re.search(r"size [0-9.]+ [KM]i?B in [0-9]+ files", out), out[-3000:]
     took["recreate"] = recreate()
     # Another account first: every hub account gets another UID than before.
     podman("exec", NAME, "useradd", "--create-home", "someone-else")
-    took["converge"], _ = playbook("molecule/resources/converge.yml")
-    assert podman("exec", NAME, "sh", "-c", f"getent passwd {account('dave')} || true") == ""
-    took["restore"], _ = playbook("playbooks/restore.yml")
+    with command_lines_watched(watched):
+        took["converge"], _ = playbook("molecule/resources/converge.yml")
+        assert podman("exec", NAME, "sh", "-c", f"getent passwd {account('dave')} || true") == ""
+        took["restore"], _ = playbook("playbooks/restore.yml")
+    before["command_lines"] = watched
     print(f"\nbackup scenario timings (s): {json.dumps({k: round(v) for k, v in took.items()})}")
     return before, snapshot.group(1)
 
@@ -181,3 +229,10 @@ def test_backup_timer_runs_again(cycle):
     podman("exec", NAME, "systemctl", "start", "hdfhub-backup.service")
     last = json.loads(podman("exec", NAME, "cat", "/var/lib/hdfhub/backup/last-backup.json"))
     assert last["snapshot_id"][:8] != cycle[1]
+
+
+def test_backup_credentials_never_reach_a_command_line(cycle):
+    """While backup.yml, a converge and restore.yml ran restic, a user process
+    reading /proc never saw the repository credential; it did see restic run."""
+    before, _ = cycle
+    assert before["command_lines"] == [{"restic_seen": True, "hits": 0}] * 2

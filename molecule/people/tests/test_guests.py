@@ -13,7 +13,8 @@ import pytest
 
 from browserfixtures import (browser, needs_browser, page,  # noqa: F401
                              run_featured_h5py_notebook, sample_day1_mean)
-from hubfixtures import HTTPS, HubUser, account, unit_props, wait_for
+from hubfixtures import (HTTPS, OUTSIDER, HubUser, account, authorize_key,  # noqa: F401
+                         ssh_as, ssh_key, unit_props, wait_for)
 
 GUEST_MAX = 3
 GUEST_TIMEOUT = 60
@@ -84,6 +85,16 @@ def test_guests_get_their_own_limits(two_guests, host):
     and half a core (the molecule defaults)."""
     props = unit_props(host, account(two_guests[0].name), "MemoryMax", "CPUQuotaPerSecUSec")
     assert props == {"MemoryMax": str(384 * 2**20), "CPUQuotaPerSecUSec": "250ms"}
+
+
+def test_guests_cannot_ssh_in(two_guests, host, ssh_key):
+    """A guest's key in its own authorized_keys opens nothing; the same key
+    lets an account outside the hub in, so sshd is up."""
+    user = account(two_guests[0].name)
+    authorize_key(host, user)
+    r = ssh_as(host, user)
+    assert r.rc != 0 and user not in r.stdout
+    assert ssh_as(host, OUTSIDER).stdout.strip() == OUTSIDER
 
 
 def test_guest_cap_holds(two_guests, admin, ca_file):

@@ -111,6 +111,34 @@ def admin(ca_file):
     return HubUser("admin", ca_file).login()
 
 
+# An SSH key of root's, and an account outside jupyterhub-users that may use
+# it: the control that shows sshd and the key work where a hub account fails.
+SSH_KEY = "/root/.ssh/hdfhub-probe"
+OUTSIDER = "hdfhub-probe"
+
+
+@pytest.fixture(scope="session")
+def ssh_key(guest):
+    guest.run_expect([0], f"test -f {SSH_KEY} || ssh-keygen -q -t ed25519 -N '' -f {SSH_KEY}")
+    guest.run_expect([0], f"id {OUTSIDER} || useradd --create-home --shell /bin/sh {OUTSIDER}")
+    authorize_key(guest, OUTSIDER)
+    return SSH_KEY
+
+
+def authorize_key(host, user):
+    """Put the probe key into `user`'s authorized_keys, as they could."""
+    home = host.user(user).home
+    host.run_expect([0], f"install -d -m 700 -o {user} -g {user} {home}/.ssh && "
+                         f"install -m 600 -o {user} -g {user} {SSH_KEY}.pub "
+                         f"{home}/.ssh/authorized_keys")
+
+
+def ssh_as(host, user):
+    """`id -un` over SSH to this host's loopback as `user`, with the probe key."""
+    return host.run(f"ssh -i {SSH_KEY} -o BatchMode=yes -o StrictHostKeyChecking=no "
+                    f"-o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 {user}@127.0.0.1 id -un")
+
+
 def run_site(extra_vars, playbook="site.yml"):
     """Run playbooks/<playbook> on this scenario's host, with the inventory
     molecule converges it with, and `extra_vars` on top."""

@@ -1,6 +1,7 @@
 """Removing workshop accounts on purpose (playbooks/remove_workshop_accounts.yml),
 in scenarios that make them. A module of its own, after test_workshop.py,
 because the host has one account less afterwards."""
+import csv
 import json
 import os
 import re
@@ -8,7 +9,7 @@ import re
 import pytest
 
 from hubfixtures import HubError, HubUser, run_site
-from test_workshop import COUNT, handout  # noqa: F401 (a fixture)
+from test_workshop import COUNT, HANDOUT, handout  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(not COUNT, reason="this scenario makes no workshop accounts")
 
@@ -48,3 +49,45 @@ def test_removing_an_account_archives_its_home_and_keeps_the_others(host, ca_fil
 
     again = run_site(fewer, playbook="remove_workshop_accounts.yml")
     assert again.returncode == 0 and re.search(r"changed=0\b", again.stdout), again.stdout[-3000:]
+
+
+HUB_PYTHON = "/opt/hdfhub/hub/bin/python3"
+PASSWORDS = "/var/lib/hdfhub/passwords.dbm"
+
+
+def stored(host, name):
+    """True if the hub's firstuse password file holds a hash for `name`."""
+    return host.check_output(
+        f"{HUB_PYTHON} -c 'import dbm; print({name.encode()!r} in dbm.open({PASSWORDS!r}, \"r\"))'"
+    ) == "True"
+
+
+def test_no_one_claims_a_name_before_the_converge_gives_it(host, ca_file, handout):
+    """The removed account's name and names never listed: a login attempt
+    stores nothing. A hash planted as an older hub would have stored it is
+    replaced when a converge makes the account again: the new handout's
+    password logs in, the stranger's does not."""
+    name = handout[-1]["name"]  # removed by the test above
+    for stranger in (name, "mallory", "admin2", "guest-0000"):
+        user = HubUser(stranger, ca_file)
+        user.password = "a-stranger-password"
+        with pytest.raises(HubError, match="failed: 403"):
+            user.login()
+        assert not stored(host, stranger)
+    host.run_expect([0], f"{HUB_PYTHON} -c 'import dbm, bcrypt; "
+                         f"dbm.open({PASSWORDS!r}, \"w\")[{name!r}] = "
+                         f"bcrypt.hashpw(b\"a-stranger-password\", bcrypt.gensalt())'")
+
+    run = run_site({})  # the scenario's own count again
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert re.search(rf"did not set .*: {name}\.", run.stdout), run.stdout[-3000:]
+
+    with open(HANDOUT / "accounts.csv", newline="") as f:
+        again = {row["name"]: row["password"] for row in csv.DictReader(f)}
+    assert again[name] != handout[-1]["password"]
+    user = HubUser(name, ca_file)
+    user.password = "a-stranger-password"
+    with pytest.raises(HubError, match="failed: 403"):
+        user.login()
+    user.password = again[name]
+    assert user.login().token

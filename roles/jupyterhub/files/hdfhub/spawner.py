@@ -133,6 +133,9 @@ class HdfhubSpawner(SystemdSpawner):
             # other request the hub is serving.
             await asyncio.to_thread(users.ensure_user, self.user.name, admin)
         account = self._expand_user_vars(self.username_template)
+        if pwd.getpwnam(account).pw_uid == 0:
+            # The name pattern refuses 'root'; an alias of uid 0 (pam) is caught here.
+            raise RuntimeError(f"{account} is root: no server runs as root")
         link_into_home(account, self.home_links)
         self.disable_user_sudo = not (admin and self.admin_sudo)
         # systemd implies NoNewPrivileges for PrivateDevices in a unit with

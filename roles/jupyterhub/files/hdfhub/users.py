@@ -21,7 +21,8 @@ HUB_NAME_PATTERN = r"^[a-z0-9_][a-z0-9_.@-]*$"
 # Guests (hdfhub.guests) are named GUEST_PREFIX + random hex by the hub
 # itself; no one logs in, and no inventory user is called, by such a name.
 GUEST_PREFIX = "guest-"
-LOGIN_NAME_PATTERN = rf"^(?!{GUEST_PREFIX})[a-z0-9_][a-z0-9_.@-]*$"
+# Nor by root's: with pam, that would be a server running as root.
+LOGIN_NAME_PATTERN = rf"^(?!{GUEST_PREFIX})(?!root$)[a-z0-9_][a-z0-9_.@-]*$"
 _SAFE = re.compile(r"^[a-z0-9_][a-z0-9_-]*$")
 _HASH_LEN = 6
 

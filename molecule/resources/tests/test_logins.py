@@ -1,0 +1,45 @@
+"""Hub accounts log in only through the hub. SSH, su, cron and every other
+PAM service would run them outside their server's unit and its limits."""
+import re
+
+import pytest
+from conftest import (OUTSIDER, PAM, account, authorize_key, firstuse_only,
+                      ssh_as)
+
+
+def su_as(host, user):
+    """root's `su` to `user`: no password asked, so only the account stack decides."""
+    return host.run(f"su -s /bin/sh -c 'id -un' {user}")
+
+
+def test_sshd_lets_an_outside_account_in(host, ssh_key):
+    r = ssh_as(host, OUTSIDER)
+    assert (r.rc, r.stdout.strip()) == (0, OUTSIDER), r.stderr
+
+
+@firstuse_only
+@pytest.mark.parametrize("name", ["alice", "admin"])
+def test_hub_accounts_cannot_ssh_in(host, ssh_key, name):
+    authorize_key(host, account(name))
+    r = ssh_as(host, account(name))
+    assert r.rc != 0 and account(name) not in r.stdout
+
+
+@pytest.mark.skipif(not PAM, reason="only with PAM")
+def test_pam_people_keep_ssh(host, ssh_key):
+    """With PAM, people use their own accounts, and the site decides."""
+    authorize_key(host, account("alice"))
+    r = ssh_as(host, account("alice"))
+    assert (r.rc, r.stdout.strip()) == (0, account("alice")), r.stderr
+
+
+def test_only_outside_accounts_pass_the_account_stack(host, ssh_key):
+    assert su_as(host, OUTSIDER).stdout.strip() == OUTSIDER
+    if not PAM:
+        r = su_as(host, account("alice"))
+        assert r.rc != 0 and account("alice") not in r.stdout
+
+
+def test_a_terminal_still_works(alice_server):
+    out = alice_server.run_in_terminal("id -un").replace("\r", "")
+    assert re.search(rf"^{re.escape(account('alice'))}$", out, re.MULTILINE), out
