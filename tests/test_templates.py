@@ -406,8 +406,9 @@ def test_firewall_opens_only_the_listed_ports(ports, rule):
     assert "policy drop;" in conf
     dports = [line.strip() for line in conf.splitlines() if "dport" in line and "accept" in line]
     assert dports == ([rule] if rule else [])
-    # Only root may open the proxy's API on loopback.
+    # Only root may open the proxy's API on loopback; guests may use loopback only.
     assert "oif lo tcp dport { 8001 } meta skuid != 0 reject with tcp reset" in conf
+    assert 'oif != lo meta skgid "jupyterhub-guests" reject' in conf
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
@@ -448,3 +449,20 @@ def test_hdfhub_restic_reads_what_the_unit_reads(tmp_path):
     assert namespace["settings"](namespace["ENV_FILE"]) == {
         "AWS_SECRET_ACCESS_KEY": tricky, "RESTIC_REPOSITORY": "sftp:host:/srv/r",
         "RESTIC_PASSWORD_FILE": f"{tmp_path}/password", "RESTIC_CACHE_DIR": "/var/cache/r"}
+
+
+def test_backups_leave_out_guests_and_huge_files(tmp_path):
+    """The backup script backs up staff homes only (a guest's files go with
+    the guest), and passes restic the size limit."""
+    text = render("backup", "hdfhub-backup.py.j2", backup_max_file_size="500m",
+                  jupyterhub_account_mode="hub", inventory_hostname="hub1",
+                  backup_lib_dir=str(ROOT / "roles/jupyterhub/files"))
+    namespace = {"__name__": "hdfhub_backup"}
+    exec(compile(text, "hdfhub-backup", "exec"), namespace)
+    for account in ("jupyter-alice", "jupyter-guest-1a2b3c4d"):
+        (tmp_path / account).mkdir()
+    namespace["pwd"] = types.SimpleNamespace(
+        getpwnam=lambda account: types.SimpleNamespace(pw_dir=str(tmp_path / account)))
+    assert namespace["homes"](["alice", "guest-1a2b3c4d"]) == [str(tmp_path / "jupyter-alice")]
+    assert namespace["MAX_FILE_SIZE"] == "500m"
+    assert '"--exclude-larger-than", MAX_FILE_SIZE' in text

@@ -104,6 +104,7 @@ def recreate():
                     "-e", json.dumps({"molecule_yml": {"platforms": platforms}}))[0]
 
 
+HUGE = "huge.bin"
 # A stand-in for a remote repository's credential: hdfhub_backup_environment
 # in molecule.yml puts it in every restic call's environment.
 SENTINEL = "sentinel-5d1e07c3a9b2"
@@ -162,6 +163,9 @@ def cycle(ca_file, admin):
         user.stop()
     before = {"files": files(), "uids": {n: uid(n) for n in PEOPLE}, "sums": sums,
               "users": sorted(u["name"] for u in admin.api("GET", "/hub/api/users").json())}
+    # Sparse, so it takes no room; over backup_max_file_size (1g), so left out.
+    podman("exec", NAME, "runuser", "-u", account("alice"), "--",
+           "truncate", "-s", "2G", f"/home/{account('alice')}/{HUGE}")
     took, watched = {}, []
     with command_lines_watched(watched):
         took["backup"], out = playbook("playbooks/backup.yml")
@@ -185,6 +189,12 @@ def test_files_are_byte_identical(cycle):
     after = files()
     assert len(before["files"][0]) >= 2 * 3  # notebook, HDF5 file, blob per person at least
     assert after[0] == before["files"][0]
+
+
+def test_files_over_the_size_limit_are_left_out(cycle):
+    assert podman("exec", NAME, "sh", "-c",
+                  f"test -e /home/{account('alice')}/{HUGE} && echo kept || echo left out"
+                  ).strip() == "left out"
 
 
 def test_homes_belong_to_the_accounts_of_the_same_name(cycle):

@@ -14,7 +14,7 @@ import pytest
 from browserfixtures import (browser, needs_browser, page,  # noqa: F401
                              run_featured_h5py_notebook, sample_day1_mean)
 from hubfixtures import (HTTPS, OUTSIDER, HubUser, account, authorize_key,  # noqa: F401
-                         ssh_as, ssh_key, unit_props, wait_for)
+                         peer, ssh_as, ssh_key, unit_props, wait_for)
 
 GUEST_MAX = 3
 GUEST_TIMEOUT = 60
@@ -95,6 +95,67 @@ def test_guests_cannot_ssh_in(two_guests, host, ssh_key):
     r = ssh_as(host, user)
     assert r.rc != 0 and user not in r.stdout
     assert ssh_as(host, OUTSIDER).stdout.strip() == OUTSIDER
+
+
+# Threads until the unit's TasksMax stops them (they count as tasks).
+THREADS = """
+import threading
+stop, started = threading.Event(), 0
+try:
+    for _ in range(1000):
+        threading.Thread(target=stop.wait, daemon=True).start()
+        started += 1
+except RuntimeError:
+    pass
+stop.set()
+print(started)
+"""
+# 100 MB of POSIX shared memory and a System V segment, left behind.
+IPC = """
+import subprocess
+with open("/dev/shm/hdfhub-probe", "wb") as f:
+    f.write(bytes(100 << 20))
+print(subprocess.run(["ipcmk", "-M", "4096"], capture_output=True, text=True,
+                     check=True).stdout.split()[-1])
+"""
+GUEST_TASKS_MAX = 128  # HdfhubSpawner.guest_tasks_max
+
+
+# An address off the host: a listener of the `peer` fixture.
+URLOPEN = """
+import urllib.request
+try:
+    print(urllib.request.urlopen("http://{address}:{port}/", timeout=5).status)
+except OSError as e:
+    print(type(e).__name__)
+"""
+
+
+def test_a_guest_is_confined(ca_file, host, peer):
+    """A guest reaches loopback only (staff reach the peer), stops at its
+    TasksMax, and leaves no shared memory or IPC behind when it logs out."""
+    peer.listen(8765)
+    probe = URLOPEN.format(address=peer.peer_address, port=8765)
+    linus = HubUser("linus", ca_file).login()
+    linus.start()
+    try:
+        wait_for(lambda: linus.run_code(probe).strip() == "200", 30, what="the peer's listener")
+    finally:
+        linus.stop()
+    guest = HubUser(None, ca_file)
+    assert guest.try_as_guest().status_code == 302
+    guest.start()
+    unix = account(guest.name)
+    assert guest.run_code(probe).strip() != "200"
+    assert unit_props(host, unix, "TasksMax", "PrivateIPC", "RemoveIPC") == {
+        "TasksMax": str(GUEST_TASKS_MAX), "PrivateIPC": "yes", "RemoveIPC": "yes"}
+    started = int(guest.run_code(THREADS).strip())
+    assert 10 < started < GUEST_TASKS_MAX
+    segment = guest.run_code(IPC).strip()
+    guest.session.get(f"{HTTPS}/hub/logout", timeout=60).raise_for_status()
+    wait_for(lambda: gone(host, guest.name), 60, what=f"{guest.name} removed from the host")
+    assert not host.file("/dev/shm/hdfhub-probe").exists
+    assert host.run(f"ipcs -m -i {segment}").rc != 0
 
 
 def test_guest_cap_holds(two_guests, admin, ca_file):

@@ -11,8 +11,10 @@ import ctypes
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import testinfra
@@ -109,6 +111,70 @@ def alice(ca_file):
 @pytest.fixture(scope="session")
 def admin(ca_file):
     return HubUser("admin", ca_file).login()
+
+
+NSENTER = all(shutil.which(tool) for tool in ("nsenter", "unshare", "ip"))
+
+
+class Peer:
+    """Another machine on the host's network: a network namespace of this
+    (the test) machine, wired to the container by a veth pair."""
+    address = "198.51.100.1"       # the container's side
+    peer_address = "198.51.100.2"  # the peer's
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.listeners = []
+
+    def run(self, *cmd, **kw):
+        return subprocess.run(["nsenter", "-t", self.pid, "-n", *cmd], **kw)
+
+    def connect(self, port):
+        """'open', 'refused' or 'timeout' for a TCP connect from the peer."""
+        code = (f"import socket\ns = socket.socket(); s.settimeout(3)\n"
+                f"try:\n    s.connect(({self.address!r}, {port})); print('open')\n"
+                f"except ConnectionRefusedError: print('refused')\n"
+                f"except OSError: print('timeout')\n")
+        return self.run("python3", "-c", code, check=True, capture_output=True,
+                        text=True).stdout.strip()
+
+    def listen(self, port):
+        """A TCP listener on the peer's address, until the fixture ends."""
+        self.listeners.append(subprocess.Popen(
+            ["nsenter", "-t", self.pid, "-n", "python3", "-m", "http.server", str(port),
+             "--bind", self.peer_address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+
+@pytest.fixture
+def peer(request):
+    """A Peer for one test. Needs root and iproute2 on the test machine; the
+    namespace lives only as long as its `sleep`, and the veth pair with it."""
+    if os.geteuid() != 0 or not NSENTER:
+        pytest.skip("needs root and nsenter, unshare and ip on the test machine")
+    name = request.config.option.hosts
+    cpid = subprocess.run(["podman", "inspect", "-f", "{{.State.Pid}}", name], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    sleeper = subprocess.Popen(["unshare", "--net", "sleep", "600"])
+    found = Peer(str(sleeper.pid))
+    time.sleep(0.5)  # let unshare switch namespace before we look it up
+
+    def ns(pid, *cmd):
+        subprocess.run(["nsenter", "-t", pid, "-n", *cmd], check=True)
+
+    try:
+        ns(cpid, "ip", "link", "add", "hdfhubfw0", "type", "veth",
+           "peer", "name", "hdfhubfw1", "netns", found.pid)
+        ns(cpid, "ip", "addr", "add", f"{Peer.address}/30", "dev", "hdfhubfw0")
+        ns(cpid, "ip", "link", "set", "hdfhubfw0", "up")
+        ns(found.pid, "ip", "addr", "add", f"{Peer.peer_address}/30", "dev", "hdfhubfw1")
+        ns(found.pid, "ip", "link", "set", "hdfhubfw1", "up")
+        yield found
+    finally:
+        for proc in found.listeners:
+            proc.kill()
+            proc.wait()
+        sleeper.kill()
+        sleeper.wait()
 
 
 # An SSH key of root's, and an account outside jupyterhub-users that may use

@@ -4,8 +4,6 @@ import concurrent.futures
 import json
 import os
 import re
-import shutil
-import subprocess
 import threading
 import time
 
@@ -220,54 +218,8 @@ def test_firewall_drops_all_but_the_allowed_ports(host):
     assert ports == ALLOWED_PORTS
 
 
-NSENTER = all(shutil.which(tool) for tool in ("nsenter", "unshare", "ip"))
-
-
-@pytest.fixture
-def peer(request, host):
-    """A second network namespace wired to the container by a veth pair, as
-    another machine on its network would be: (run-in-peer, container's address).
-
-    Made from this (the test) machine, which is root and has iproute2; the
-    peer namespace lives only as long as its `sleep`, and the veth pair with it.
-    """
-    if os.geteuid() != 0 or not NSENTER:
-        pytest.skip("needs root and nsenter, unshare and ip on the test machine")
-    name = request.config.option.hosts
-    cpid = subprocess.run(["podman", "inspect", "-f", "{{.State.Pid}}", name], check=True,
-                          capture_output=True, text=True).stdout.strip()
-    sleeper = subprocess.Popen(["unshare", "--net", "sleep", "300"])
-    spid = str(sleeper.pid)
-    time.sleep(0.5)  # let unshare switch namespace before we look it up
-
-    def ns(pid, *cmd):
-        subprocess.run(["nsenter", "-t", pid, "-n", *cmd], check=True)
-
-    try:
-        ns(cpid, "ip", "link", "add", "hdfhubfw0", "type", "veth",
-           "peer", "name", "hdfhubfw1", "netns", spid)
-        ns(cpid, "ip", "addr", "add", "198.51.100.1/30", "dev", "hdfhubfw0")
-        ns(cpid, "ip", "link", "set", "hdfhubfw0", "up")
-        ns(spid, "ip", "addr", "add", "198.51.100.2/30", "dev", "hdfhubfw1")
-        ns(spid, "ip", "link", "set", "hdfhubfw1", "up")
-
-        def connect(port):
-            """'open', 'refused' or 'timeout' for a TCP connect from the peer."""
-            code = (f"import socket\ns = socket.socket(); s.settimeout(3)\n"
-                    f"try:\n    s.connect(('198.51.100.1', {port})); print('open')\n"
-                    f"except ConnectionRefusedError: print('refused')\n"
-                    f"except OSError: print('timeout')\n")
-            return subprocess.run(["nsenter", "-t", spid, "-n", "python3", "-c", code],
-                                  check=True, capture_output=True, text=True).stdout.strip()
-
-        yield connect, "198.51.100.1"
-    finally:
-        sleeper.kill()
-        sleeper.wait()
-
-
 def test_firewall_drops_traffic_to_other_ports(host, peer):
-    connect, address = peer
+    connect, address = peer.connect, peer.address
     probe = "hdfhub-fw-probe"
     host.check_output(f"systemd-run --unit={probe} python3 -m http.server 9999 --bind 0.0.0.0")
     try:

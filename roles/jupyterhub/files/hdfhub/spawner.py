@@ -98,6 +98,9 @@ class HdfhubSpawner(SystemdSpawner):
         "1G", config=True, help="mem_limit of a guest's server.")
     guest_cpu_limit = Float(
         0.5, config=True, help="cpu_limit of a guest's server.")
+    guest_tasks_max = Integer(
+        128, config=True,
+        help="TasksMax of a guest's server: its processes and threads together.")
     guest_default_url = Unicode(
         "/lab/tree/shared/featured", config=True,
         help="Where a guest's server opens (default_url).")
@@ -131,7 +134,8 @@ class HdfhubSpawner(SystemdSpawner):
         if self.create_accounts:
             # useradd takes a while; in the event loop it would stall every
             # other request the hub is serving.
-            await asyncio.to_thread(users.ensure_user, self.user.name, admin)
+            await asyncio.to_thread(users.ensure_user, self.user.name, admin,
+                                    guests.is_guest(self.user))
         account = self._expand_user_vars(self.username_template)
         if pwd.getpwnam(account).pw_uid == 0:
             # The name pattern refuses 'root'; an alias of uid 0 (pam) is caught here.
@@ -151,6 +155,11 @@ class HdfhubSpawner(SystemdSpawner):
             # An admin with sudo is root in effect: confining them is moot
             # and would only break `sudo apt install`.
             extra.update(confinement(pwd.getpwnam(account).pw_dir))
+        if guests.is_guest(self.user):
+            # No fork bomb; System V IPC in a namespace of its own, and the
+            # POSIX shared memory (/dev/shm) it made removed when it stops,
+            # so nothing of it is left for the next account with its uid.
+            extra.update(TasksMax=str(self.guest_tasks_max), PrivateIPC="yes", RemoveIPC="yes")
         self.unit_extra_properties = extra
         if HdfhubSpawner._start_slots is None:
             HdfhubSpawner._start_slots = asyncio.Semaphore(self.start_slots)

@@ -13,6 +13,8 @@ import subprocess
 PREFIX = "jupyter-"
 USERS_GROUP = "jupyterhub-users"
 ADMINS_GROUP = "jupyterhub-admins"
+# Guests' primary group: the firewall lets its members use loopback only.
+GUESTS_GROUP = "jupyterhub-guests"
 # Longest name useradd accepts on Debian and Ubuntu.
 MAX_UNIX_NAME = 32
 # Hub names the inventory and the login form accept. Anything outside this
@@ -46,8 +48,9 @@ def unix_username(name: str) -> str:
     return f"{PREFIX}{cleaned}-{digest}"
 
 
-def ensure_user(name: str, admin: bool) -> str:
+def ensure_user(name: str, admin: bool, guest: bool = False) -> str:
     """Create (or fix the groups of) the Unix account of hub user `name`.
+    A guest's account is made with GUESTS_GROUP as its primary group.
 
     Home mode comes from HOME_MODE in /etc/login.defs (set by the role).
     """
@@ -56,7 +59,8 @@ def ensure_user(name: str, admin: bool) -> str:
     try:
         pwd.getpwnam(account)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash",
+        primary = ["--gid", GUESTS_GROUP] if guest else []
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", *primary,
                         "--groups", ",".join(groups), account], check=True)
         return account
     members = {g: account in grp.getgrnam(g).gr_mem for g in (USERS_GROUP, ADMINS_GROUP)}
