@@ -406,7 +406,7 @@ BAD_INPUT = [
     pytest.param({"hdfhub_authenticator": "native", "hdfhub_native_minimum_password_length": 4},
                  ["hdfhub_native_minimum_password_length", "'4'", "Use 8 or more"],
                  id="native-password-too-short"),
-    pytest.param({"hdfhub_authenticator": "pam", "hdfhub_users": ["root", "nosuchperson"]},
+    pytest.param({"hdfhub_authenticator": "pam", "hdfhub_users": ["nobody", "nosuchperson"]},
                  ["hdfhub_authenticator", "nosuchperson", "no Unix account"],
                  id="pam-user-without-account"),
     pytest.param({"jupyterhub_proxy_port": "eighty"},
