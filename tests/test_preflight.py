@@ -411,6 +411,8 @@ BAD_INPUT = [
                  id="pam-user-without-account"),
     pytest.param({"jupyterhub_proxy_port": "eighty"},
                  ["jupyterhub_proxy_port", "int"], id="role-var-wrong-type-proxy_port"),
+    pytest.param({"nginx_tls_ca_days": 3650 * 10},
+                 ["nginx_tls_ca_days", "'36500'", "7 to 3650"], id="nginx-tls-ca-days-too-long"),
     pytest.param({"nginx_tls_protocols": ["TLSv1.3", "SSLv3"]},
                  ["nginx_tls_protocols", "TLSv1.2, TLSv1.3", "SSLv3"], id="nginx-tls-protocol-unknown"),
     pytest.param({"hdf_env_backend": "mamba"},

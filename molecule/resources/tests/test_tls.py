@@ -1,4 +1,5 @@
 """nginx serves the hub over TLS that browsers and Mozilla's profile accept."""
+import datetime
 import pathlib
 import socket
 import ssl
@@ -45,6 +46,43 @@ def test_certificate_names(host):
     text = host.check_output(f"openssl x509 -in {TLS_DIR}/server.crt -noout -ext subjectAltName")
     for name in ("DNS:hub.test", "DNS:localhost", "IP Address:127.0.0.1", "IP Address:192.0.2.10"):
         assert name in text
+
+
+def sign_with_the_ca(host, name):
+    """A certificate for DNS name `name`, signed with the local CA's key on
+    the host, as anyone holding that key could; the path of the certificate."""
+    base = f"/root/ca-probe-{name}"
+    host.run_expect([0], f"openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+                         f"-nodes -keyout {base}.key -subj /CN={name} "
+                         f"-addext subjectAltName=DNS:{name} -out {base}.csr")
+    host.run_expect([0], f"openssl x509 -req -in {base}.csr -CA {TLS_DIR}/ca.crt "
+                         f"-CAkey {TLS_DIR}/ca.key -CAcreateserial -CAserial {base}.srl "
+                         f"-days 30 -copy_extensions copy -out {base}.crt")
+    return f"{base}.crt"
+
+
+def test_the_local_ca_vouches_only_for_the_hub(host):
+    """Name constraints (critical): even with the CA's key, a certificate for
+    another name does not verify; one for a hub name does."""
+    for name, ok in (("hub.test", True), ("example.com", False)):
+        r = host.run(f"openssl verify -CAfile {TLS_DIR}/ca.crt {sign_with_the_ca(host, name)}")
+        assert (r.rc == 0) is ok, r.stdout + r.stderr
+        if not ok:
+            assert "permitted subtree violation" in r.stdout + r.stderr
+
+
+def lifetime_days(host, path):
+    out = host.check_output(f"openssl x509 -in {path} -noout -startdate -enddate")
+    dates = {k: datetime.datetime.strptime(v, "%b %d %H:%M:%S %Y %Z")
+             for k, v in (line.split("=", 1) for line in out.splitlines())}
+    return (dates["notAfter"] - dates["notBefore"]).days
+
+
+def test_the_local_ca_lasts_about_a_year(host):
+    """nginx_tls_ca_days (365 by default), not ten years; the server
+    certificate does not outlive it."""
+    assert lifetime_days(host, f"{TLS_DIR}/ca.crt") == 365
+    assert lifetime_days(host, f"{TLS_DIR}/server.crt") <= 365
 
 
 def test_private_keys_are_root_only(host):
