@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import re
+import shlex
 
 import pytest
 
@@ -55,11 +56,16 @@ HUB_PYTHON = "/opt/hdfhub/hub/bin/python3"
 PASSWORDS = "/var/lib/hdfhub/passwords.dbm"
 
 
+def on_host(host, code, *args):
+    """Run Python `code` with the hub's interpreter on the host; its output."""
+    return host.check_output(f"{HUB_PYTHON} -c {shlex.quote(code)} "
+                             + " ".join(shlex.quote(a) for a in args))
+
+
 def stored(host, name):
     """True if the hub's firstuse password file holds a hash for `name`."""
-    return host.check_output(
-        f"{HUB_PYTHON} -c 'import dbm; print({name.encode()!r} in dbm.open({PASSWORDS!r}, \"r\"))'"
-    ) == "True"
+    return on_host(host, "import dbm, sys; print(sys.argv[1].encode() in dbm.open(sys.argv[2]))",
+                   name, PASSWORDS) == "True"
 
 
 def test_no_one_claims_a_name_before_the_converge_gives_it(host, ca_file, handout):
@@ -74,9 +80,8 @@ def test_no_one_claims_a_name_before_the_converge_gives_it(host, ca_file, handou
         with pytest.raises(HubError, match="failed: 403"):
             user.login()
         assert not stored(host, stranger)
-    host.run_expect([0], f"{HUB_PYTHON} -c 'import dbm, bcrypt; "
-                         f"dbm.open({PASSWORDS!r}, \"w\")[{name!r}] = "
-                         f"bcrypt.hashpw(b\"a-stranger-password\", bcrypt.gensalt())'")
+    on_host(host, "import bcrypt, dbm, sys; dbm.open(sys.argv[2], 'w')[sys.argv[1]] = "
+                  "bcrypt.hashpw(b'a-stranger-password', bcrypt.gensalt())", name, PASSWORDS)
 
     run = run_site({})  # the scenario's own count again
     assert run.returncode == 0, run.stdout[-3000:]
