@@ -135,6 +135,8 @@ def command_lines_watched(found):
         script.write(POLL)
         script.flush()
         podman("cp", script.name, f"{NAME}:/tmp/poll.py")
+    # The temporary file was 0600; nobody must read it.
+    podman("exec", NAME, "chmod", "644", "/tmp/poll.py")
     podman("exec", NAME, "rm", "-f", "/tmp/poll.stop", "/tmp/poll.json")
     podman("exec", "-d", NAME, "sh", "-c",
            "setpriv --reuid=65534 --regid=65534 --clear-groups "

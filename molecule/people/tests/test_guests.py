@@ -110,11 +110,12 @@ except RuntimeError:
 stop.set()
 print(started)
 """
-# 100 MB of POSIX shared memory and a System V segment, left behind.
+# POSIX shared memory (16 MB: the container's /dev/shm holds 64) and a
+# System V segment, left behind.
 IPC = """
 import subprocess
 with open("/dev/shm/hdfhub-probe", "wb") as f:
-    f.write(bytes(100 << 20))
+    f.write(bytes(16 << 20))
 print(subprocess.run(["ipcmk", "-M", "4096"], capture_output=True, text=True,
                      check=True).stdout.split()[-1])
 """

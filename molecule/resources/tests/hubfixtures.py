@@ -193,10 +193,10 @@ def ssh_key(guest):
 
 def authorize_key(host, user):
     """Put the probe key into `user`'s authorized_keys, as they could."""
-    home = host.user(user).home
-    host.run_expect([0], f"install -d -m 700 -o {user} -g {user} {home}/.ssh && "
-                         f"install -m 600 -o {user} -g {user} {SSH_KEY}.pub "
-                         f"{home}/.ssh/authorized_keys")
+    account = host.user(user)
+    owner = f"-o {user} -g {account.group}"
+    host.run_expect([0], f"install -d -m 700 {owner} {account.home}/.ssh && "
+                         f"install -m 600 {owner} {SSH_KEY}.pub {account.home}/.ssh/authorized_keys")
 
 
 def ssh_as(host, user):
