@@ -266,15 +266,19 @@ def test_guests_wrap_the_site_authenticator_and_have_their_own_culler(tmp_path, 
     services = {s["name"]: s["command"] for s in c.JupyterHub.services}
     assert {"--cull-users=True", "--timeout=600"} <= set(services["guest-culler"])
     assert not any(arg.startswith("--cull-users") for arg in services["idle-culler"])
-    roles = {r["name"]: r["scopes"] for r in c.JupyterHub.load_roles}
+    roles = {r["name"]: r.get("scopes") for r in c.JupyterHub.load_roles}
     assert "admin:users!group=hdfhub-guests" in roles["guest-culler"]
     assert all(scope.endswith("!group=hdfhub-guests") for scope in roles["guest-culler"])
 
 
 def test_culler_is_off_at_zero(tmp_path):
-    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_cull_idle_timeout=0, **HUB)
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_cull_idle_timeout=0,
+                  hdfhub_admins=["admin"], **HUB)
     c, _ = load_hub_config(text, tmp_path)
-    assert c.JupyterHub.services == [] and c.JupyterHub.load_roles == []
+    # Only the admin role's users remain, stated so that JupyterHub demotes
+    # whom the inventory no longer lists.
+    assert c.JupyterHub.services == []
+    assert c.JupyterHub.load_roles == [{"name": "admin", "users": ["admin"]}]
 
 
 def test_argument_specs_describe_without_jinja():

@@ -1,6 +1,6 @@
 """Secrets, homes and environments are fenced off from users."""
 import pytest
-from conftest import PAM, account, firstuse_only
+from conftest import PAM, HubUser, account, firstuse_only, run_site, unit_props, wait_for
 
 
 def as_user(host, user, command):
@@ -82,3 +82,30 @@ def test_pam_users_keep_their_own_accounts(host):
     for name in ("alice", "bob", "admin"):
         assert host.user(name).exists
         assert not host.user(f"jupyter-{name}").exists
+
+
+@firstuse_only
+def test_a_removed_admin_loses_sudo_at_the_next_converge(host, ca_file, admin):
+    """bob made an admin, his server started with sudo; the next converge
+    without him in hdfhub_admins takes the group, sudo and hub admin rights
+    away, and stops that server, so his next one runs without sudo."""
+    run = run_site({"hdfhub_admins": ["admin", "bob"]})
+    assert run.returncode == 0, run.stdout[-3000:]
+    bob = HubUser("bob", ca_file).login()
+    bob.start()
+    assert "jupyterhub-admins" in host.user("jupyter-bob").groups
+    assert unit_props(host, "jupyter-bob", "NoNewPrivileges") == {"NoNewPrivileges": "no"}
+
+    run = run_site({})
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "jupyterhub-admins" not in host.user("jupyter-bob").groups
+    assert "not allowed to run sudo" in host.run("sudo -l -U jupyter-bob").stdout
+    assert host.run("systemctl is-active jupyter-bob").stdout.strip() != "active"
+    assert admin.api("GET", "/hub/api/users/bob").json()["admin"] is False
+    wait_for(lambda: bob.server() is None, 120, what="the hub to see bob's server gone")
+    bob.start()
+    try:
+        assert unit_props(host, "jupyter-bob", "NoNewPrivileges") == {"NoNewPrivileges": "yes"}
+        assert as_user(host, "jupyter-bob", "sudo -n true").rc != 0
+    finally:
+        bob.stop()
