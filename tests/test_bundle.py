@@ -96,6 +96,30 @@ def test_each_damaged_missing_or_unlisted_file_is_named(tmp_path):
     assert "debs/c_1_all.deb" not in message
 
 
+def test_only_the_pinned_archive_passes(tmp_path):
+    """A manifest vouches only for itself: a swapped wheel with a manifest
+    made again to match passes it, but not the sha256 pinned at build time."""
+    make_bundle(tmp_path / "built.tar", {"wheels/a-1-py3-none-any.whl": b"a"})
+    pin = hashlib.sha256((tmp_path / "built.tar").read_bytes()).hexdigest()
+    assert bundle.verify(FakeModule(), str(tmp_path / "built.tar"), pin)["archive_sha256"] == pin
+    make_bundle(tmp_path / "swapped.tar", {"wheels/a-1-py3-none-any.whl": b"evil"})
+    bundle.verify(FakeModule(), str(tmp_path / "swapped.tar"))  # its own manifest holds
+    with pytest.raises(Failed, match=f"not the pinned {pin}"):
+        bundle.verify(FakeModule(), str(tmp_path / "swapped.tar"), pin)
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE])
+def test_members_other_than_regular_files_are_refused(tmp_path, kind):
+    archive = tmp_path / "b.tar"
+    make_bundle(archive, {"debs/Packages": b"p"})
+    with tarfile.open(archive, "a") as tar:
+        info = tarfile.TarInfo("debs/evil")
+        info.type, info.linkname = kind, "/etc/shadow"
+        tar.addfile(info)
+    with pytest.raises(Failed, match="not a regular file: debs/evil"):
+        bundle.verify(FakeModule(), str(archive))
+
+
 def test_archive_without_manifest_is_refused(tmp_path):
     with tarfile.open(tmp_path / "b.tar", "w") as tar:
         tar.addfile(tarfile.TarInfo("debs/Packages"), io.BytesIO(b""))

@@ -18,6 +18,7 @@ that only the intended check prints.
 """
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -273,11 +274,30 @@ def provided_matching(tmp_path):
 # --- the cases --------------------------------------------------------------
 # (extra vars, or a function of tmp_path that makes them; texts the failure
 # message must contain: the variable, then what is valid or what is wrong)
+WHEEL = "wheels/h5py-3.16.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+ANY_SHA256 = "0" * 64
+
+
+def pinned(path):
+    """The inventory of a bundle whose sha256 is pinned, as bundle.yml prints it."""
+    return {"hdfhub_offline_bundle": str(path),
+            "hdfhub_offline_bundle_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
 def damaged_bundle(tmp_path):
-    """A bundle whose h5py wheel is not the one its manifest lists."""
-    wheel = "wheels/h5py-3.16.0-cp311-cp311-manylinux_2_28_x86_64.whl"
-    make_bundle(tmp_path / "bundle.tar", {wheel: b"flipped"}, listed={wheel: b"original"})
-    return {"hdfhub_offline_bundle": str(tmp_path / "bundle.tar")}
+    """A pinned bundle whose h5py wheel is not the one its manifest lists."""
+    make_bundle(tmp_path / "bundle.tar", {WHEEL: b"flipped"}, listed={WHEEL: b"original"})
+    return pinned(tmp_path / "bundle.tar")
+
+
+def swapped_bundle(tmp_path):
+    """A bundle whose wheel was swapped and its manifest made again to match:
+    only the sha256 pinned when it was built tells."""
+    make_bundle(tmp_path / "built.tar", {WHEEL: b"original"})
+    make_bundle(tmp_path / "bundle.tar", {WHEEL: b"swapped"})
+    return {**pinned(tmp_path / "bundle.tar"),
+            "hdfhub_offline_bundle_sha256": pinned(tmp_path / "built.tar")[
+                "hdfhub_offline_bundle_sha256"]}
 
 
 BAD_INPUT = [
@@ -439,9 +459,16 @@ BAD_INPUT = [
                   "hdfhub_domain": "hub.example.org", "hdfhub_acme_email": "admin@example.org"},
                  ["hdfhub_offline_bundle is set but hdfhub_tls_mode is acme"],
                  id="offline-bundle-with-acme"),
-    pytest.param(lambda tmp_path: {"hdfhub_offline_bundle": str(tmp_path / "nowhere.tar")},
+    pytest.param(lambda tmp_path: {"hdfhub_offline_bundle": str(tmp_path / "nowhere.tar"),
+                                   "hdfhub_offline_bundle_sha256": ANY_SHA256},
                  ["hdfhub_offline_bundle", "nowhere.tar", "is not a readable bundle"],
                  id="offline-bundle-missing"),
+    pytest.param(lambda tmp_path: {"hdfhub_offline_bundle": str(tmp_path / "b.tar")},
+                 ["hdfhub_offline_bundle_sha256 ''", "is not a sha256", "bundle.yml printed"],
+                 id="offline-bundle-not-pinned"),
+    pytest.param(swapped_bundle,
+                 ["hdfhub_offline_bundle_sha256", "not the pinned", "not the bundle that was built"],
+                 id="offline-bundle-swapped"),
     pytest.param(damaged_bundle,
                  ["hdfhub_offline_bundle", "damaged (sha256 differs from the manifest): "
                   "wheels/h5py-3.16.0-cp311-cp311-manylinux_2_28_x86_64.whl"],

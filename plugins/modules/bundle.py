@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import urllib.request
 from urllib.parse import urlsplit
 
@@ -41,9 +40,11 @@ description:
     repository as a packed bare mirror, C(git/<name>.git), with all its
     branches and tags.
   - >-
-    C(state=verified), usually on the controller: every file the manifest
-    lists must be in the archive with its sha256, and nothing else; the
-    failure names each missing, damaged or unlisted file. Reads only.
+    C(state=verified), usually on the controller: the archive must have the
+    I(sha256) the inventory pinned; then every file the manifest lists must
+    be in it with its sha256, and nothing else, and every member must be a
+    regular file (no link, directory or device); the failure names each
+    missing, damaged, unlisted or irregular member. Reads only.
 options:
   state:
     description: C(built) makes the archive; C(verified) checks it.
@@ -57,6 +58,12 @@ options:
   work_dir:
     description: C(built) downloads into C(bundle/) here, emptied first.
     type: path
+  sha256:
+    description: >-
+      C(verified): the archive's sha256 as C(built) reported it; empty skips
+      that check (preflight requires it).
+    type: str
+    default: ""
   apt_packages:
     description: Debian packages whose dependency closure goes in C(debs/).
     type: list
@@ -101,8 +108,9 @@ manifest:
   description:
     - >-
       The manifest without its file list (release, architecture, python,
-      created, git: the repositories' names); from C(verified), also the
-      sha256 of manifest.json.
+      created, git: the repositories' names), and archive_sha256, the
+      sha256 of the whole archive to pin; from C(verified), also the sha256
+      of manifest.json.
   type: dict
   returned: always
 files:
@@ -328,17 +336,30 @@ def build(module, p):
     return manifest
 
 
-def verify(module, archive):
-    """The manifest, after checking every file of the archive against it."""
+def verify(module, archive, pinned=""):
+    """The manifest, after checking the archive against the sha256 the
+    inventory pinned (a manifest inside the archive vouches only for
+    itself), then every file against the manifest. Only regular files may
+    be members: a link could point anywhere when unpacked."""
     problems = []
     try:
+        with open(archive, "rb") as f:
+            digest = sha256_of(f)
+        if pinned and digest != pinned.lower():
+            module.fail_json(msg=(
+                f"hdfhub_offline_bundle_sha256: {archive} has sha256 {digest}, not the pinned "
+                f"{pinned}: it is not the bundle that was built, or it was changed since. Use "
+                "the archive playbooks/bundle.yml made, with the sha256 it printed."))
         with tarfile.open(archive, "r:") as tar:
-            members = {m.name: m for m in tar.getmembers() if m.isfile()}
+            everything = tar.getmembers()
+            problems += [f"not a regular file: {m.name}" for m in everything if not m.isfile()]
+            members = {m.name: m for m in everything if m.isfile()}
             if "manifest.json" not in members:
                 module.fail_json(msg=f"hdfhub_offline_bundle: {archive} has no manifest.json; "
                                      "build bundles with playbooks/bundle.yml")
             raw = tar.extractfile(members.pop("manifest.json")).read()
-            manifest = {**json.loads(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+            manifest = {**json.loads(raw), "sha256": hashlib.sha256(raw).hexdigest(),
+                        "archive_sha256": digest}
             for entry in manifest["files"]:
                 member = members.pop(entry["path"], None)
                 if member is None:
@@ -369,19 +390,22 @@ def main():
             "conda_channel": {"type": "str", "default": "conda-forge"},
             "rattler_python": {"type": "path"},
             "git_repos": {"type": "list", "elements": "dict", "default": []},
+            "sha256": {"type": "str", "default": ""},
         },
         required_if=[("state", "built", ["work_dir", "pip"])],
         supports_check_mode=True,
     )
     p = module.params
     if p["state"] == "verified":
-        manifest = verify(module, p["archive"])
+        manifest = verify(module, p["archive"], p["sha256"])
         changed = False
     elif module.check_mode:
         module.exit_json(changed=True, manifest={}, files=0, size=0)
     else:
         try:
             manifest = build(module, p)
+            with open(p["archive"], "rb") as f:
+                manifest["archive_sha256"] = sha256_of(f)
         except (ValueError, OSError, KeyError) as e:
             module.fail_json(msg=f"building the bundle failed: {e}")
         changed = True

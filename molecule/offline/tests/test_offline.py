@@ -1,6 +1,8 @@
 """What makes the offline install offline: a host with no network, packages
 from the bundle, and a bundle that fails its checks stopping site.yml in
 preflight before anything changes."""
+import hashlib
+import io
 import json
 import os
 import pathlib
@@ -77,6 +79,14 @@ def damaged_copy(tmp_path, member_name):
     return copy
 
 
+CHECK_TASK = ("TASK [hdfgroup.hdfhub.offline_bundle : Check the bundle against its pinned "
+              "sha256, then its files against its manifest]")
+
+
+def sha256(path):
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
 def host_state(host):
     return host.check_output("dpkg-query -W; sha256sum /opt/hdfhub/bundle/manifest.json; "
                              "find /opt/hdfhub /etc/hdfhub /etc/nginx -newer /etc/hostname | sort")
@@ -86,14 +96,41 @@ def test_damaged_bundle_fails_in_preflight_naming_the_file(host, tmp_path):
     with tarfile.open(BUNDLE) as tar:
         wheel = next(m.name for m in tar.getmembers() if m.name.startswith("wheels/h5py-"))
     before = host_state(host)
-    result = run_site({"hdfhub_offline_bundle": damaged_copy(tmp_path, wheel)})
+    damaged = damaged_copy(tmp_path, wheel)
+    # Pinned as if it had been built so: the manifest check is what catches it.
+    result = run_site({"hdfhub_offline_bundle": damaged,
+                       "hdfhub_offline_bundle_sha256": sha256(damaged)})
     assert result.returncode != 0
     assert f"damaged (sha256 differs from the manifest): {wheel}" in result.stdout
-    assert "TASK [hdfgroup.hdfhub.offline_bundle : Check the bundle's files against its manifest]" \
-        in result.stdout
+    assert CHECK_TASK in result.stdout
     # Nothing after preflight ran (offline_bundle's first task, for one), and
     # the host is as it was.
     assert "Look at the bundle unpacked on the host" not in result.stdout
+    assert host_state(host) == before
+
+
+def test_swapped_wheel_with_a_matching_manifest_fails_against_the_pin(host, tmp_path):
+    """Whoever can change the archive can write a manifest to match; the
+    sha256 pinned in the inventory when the bundle was built still tells."""
+    swapped = tmp_path / "swapped.tar"
+    with tarfile.open(BUNDLE) as tar, tarfile.open(swapped, "w", format=tarfile.PAX_FORMAT) as out:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        wheel = next(f for f in manifest["files"] if f["path"].startswith("wheels/h5py-"))
+        evil = b"not the wheel that was built"
+        wheel.update(sha256=hashlib.sha256(evil).hexdigest(), size=len(evil))
+        for member in tar.getmembers():
+            data = {wheel["path"]: evil,
+                    "manifest.json": json.dumps(manifest).encode()}.get(member.name)
+            if data is None:
+                out.addfile(member, tar.extractfile(member))
+            else:
+                member.size = len(data)
+                out.addfile(member, io.BytesIO(data))
+    before = host_state(host)
+    result = run_site({"hdfhub_offline_bundle": swapped})
+    assert result.returncode != 0
+    assert f"has sha256 {sha256(swapped)}, not the pinned {sha256(BUNDLE)}" in result.stdout
+    assert CHECK_TASK in result.stdout
     assert host_state(host) == before
 
 
