@@ -3,21 +3,27 @@ gets a temporary user of its own, with tighter limits, up to a cap; logging
 out or going idle deletes the guest with its account and files. Staff (the
 LDAP users here) stay.
 
-The scenario sets the cap to GUEST_MAX and the idle timeout to
-GUEST_TIMEOUT seconds (molecule.yml). The tests run in file order: the
-browser guest logs out, the others are left to the guest culler.
+The scenario sets the caps to GUEST_MAX in all and GUEST_PER_CLIENT per
+client address, the idle timeout to GUEST_TIMEOUT seconds and each writable
+tmpfs to GUEST_DISK_MB (molecule.yml). The tests run in file order: the
+browser guest logs out, the others are left to the guest culler, and the
+last test re-converges with a short maximum age.
 """
+import datetime
 import re
+import time
 
 import pytest
 
 from browserfixtures import (browser, needs_browser, page,  # noqa: F401
                              run_featured_h5py_notebook, sample_day1_mean)
 from hubfixtures import (HTTPS, OUTSIDER, HubUser, account, authorize_key,  # noqa: F401
-                         peer, ssh_as, ssh_key, unit_props, wait_for)
+                         peer, run_site, ssh_as, ssh_key, unit_props, wait_for)
 
-GUEST_MAX = 3
+GUEST_MAX = 4
+GUEST_PER_CLIENT = 3
 GUEST_TIMEOUT = 60
+GUEST_DISK_MB = 64
 # The culler looks every timeout/2 seconds; a server's last activity can lag
 # by a few more.
 CULL_WAIT = GUEST_TIMEOUT * 3 + 60
@@ -27,6 +33,39 @@ def guests(admin):
     r = admin.api("GET", "/hub/api/groups/hdfhub-guests")
     r.raise_for_status()
     return r.json()["users"]
+
+
+def in_unit(host, name, command):
+    """Run `command` in the mount namespace of guest `name`'s server, where
+    its tmpfs home is."""
+    unix = account(name)
+    return host.run(f"nsenter -t $(systemctl show -p MainPID --value {unix}) -m {command}")
+
+
+# "Try it" from another client address: a Python inside the container that
+# connects to nginx from that loopback address (argv[1]) and prints the status.
+TRY_FROM = """
+import sys, requests, urllib3
+from requests.adapters import HTTPAdapter
+urllib3.disable_warnings()
+class From(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (sys.argv[1], 0)
+        super().init_poolmanager(*args, **kwargs)
+s = requests.Session()
+s.trust_env, s.verify = False, False
+s.headers["Host"] = "localhost"
+s.mount("https://", From())
+s.get("https://127.0.0.1/hub/login", timeout=30).raise_for_status()
+r = s.post("https://127.0.0.1/hub/try", data={"_xsrf": s.cookies.get("_xsrf")},
+           allow_redirects=False, timeout=60)
+print(r.status_code)
+"""
+
+
+def try_from(host, address):
+    out = host.check_output(f"/opt/hdfhub/envs/hdf5/bin/python - {address} <<'EOF'\n{TRY_FROM}\nEOF")
+    return int(out.strip().splitlines()[-1])
 
 
 def gone(host, name):
@@ -48,7 +87,9 @@ def test_visitor_tries_a_featured_notebook_and_logs_out(page, admin, host):
     # The guest's JupyterLab opens on the featured notebooks.
     page.dblclick(".jp-DirListing-item:has-text('01-h5py-basics.ipynb')")
     run_featured_h5py_notebook(page, mean)
-    assert host.file(f"/home/{account(name)}/my-first.h5").exists
+    # In the guest's tmpfs home, which the host's disk never sees.
+    assert in_unit(host, name, f"test -e /home/{account(name)}/my-first.h5").rc == 0
+    assert not host.file(f"/home/{account(name)}/my-first.h5").exists
     page.goto(f"{HTTPS}/hub/logout")
     assert name not in guests(admin)
     wait_for(lambda: gone(host, name), 60, what=f"{name} removed from the host")
@@ -76,8 +117,9 @@ def test_guests_get_separate_temporary_users(two_guests, host):
         put = guest.api("PUT", f"/user/{guest.name}/api/contents/mine.txt",
                         json={"type": "file", "format": "text", "content": guest.name})
         assert put.status_code in (200, 201), put.text
-    assert host.run(f"runuser -u {account(one.name)} -- cat /home/{account(two.name)}/mine.txt"
-                    ).rc != 0
+    # Other homes do not even exist for a guest's server.
+    assert one.run_code(f"import os; print(os.path.exists('/home/{account(two.name)}'))"
+                        ).strip() == "False"
 
 
 def test_guests_get_their_own_limits(two_guests, host):
@@ -122,6 +164,25 @@ print(subprocess.run(["ipcmk", "-M", "4096"], capture_output=True, text=True,
 GUEST_TASKS_MAX = 128  # HdfhubSpawner.guest_tasks_max
 
 
+# Fill each writable place until it is full; keep 1 MB in the home.
+DISK = """
+import errno, os
+home = os.path.expanduser("~")
+with open(os.path.join(home, "kept"), "wb") as f:
+    f.write(bytes(1 << 20))
+for where in (home, "/tmp", "/var/tmp"):
+    path = os.path.join(where, "fill")
+    try:
+        with open(path, "wb") as f:
+            for _ in range(4 * {mb}):
+                f.write(bytes(1 << 20))
+        print(where, "full-size")
+    except OSError as e:
+        print(where, errno.errorcode[e.errno], os.path.getsize(path) >> 20)
+    os.unlink(path)
+"""
+
+
 # An address off the host: a listener of the `peer` fixture.
 URLOPEN = """
 import urllib.request
@@ -134,7 +195,9 @@ except OSError as e:
 
 def test_a_guest_is_confined(ca_file, host, peer):
     """A guest reaches loopback only (staff reach the peer), stops at its
-    TasksMax, and leaves no shared memory or IPC behind when it logs out."""
+    TasksMax, can write no more than GUEST_DISK_MB to each writable place,
+    none of it on the host's disk, and leaves no shared memory or IPC behind
+    when it logs out."""
     peer.listen(8765)
     probe = URLOPEN.format(address=peer.peer_address, port=8765)
     linus = HubUser("linus", ca_file).login()
@@ -152,6 +215,14 @@ def test_a_guest_is_confined(ca_file, host, peer):
         "TasksMax": str(GUEST_TASKS_MAX), "PrivateIPC": "yes", "RemoveIPC": "yes"}
     started = int(guest.run_code(THREADS).strip())
     assert 10 < started < GUEST_TASKS_MAX
+    home = f"/home/{unix}"
+    filled = dict(line.split(" ", 1) for line in guest.run_code(
+        DISK.format(mb=GUEST_DISK_MB)).strip().splitlines())
+    for where in (home, "/tmp", "/var/tmp"):
+        error, written_mb = filled[where].split()
+        assert error == "ENOSPC" and GUEST_DISK_MB - 4 <= int(written_mb) <= GUEST_DISK_MB
+    assert in_unit(host, guest.name, f"test -s {home}/kept").rc == 0
+    assert not host.file(f"{home}/kept").exists
     segment = guest.run_code(IPC).strip()
     guest.session.get(f"{HTTPS}/hub/logout", timeout=60).raise_for_status()
     wait_for(lambda: gone(host, guest.name), 60, what=f"{guest.name} removed from the host")
@@ -162,17 +233,22 @@ def test_a_guest_is_confined(ca_file, host, peer):
     assert segment not in segments
 
 
-def test_guest_cap_holds(two_guests, admin, ca_file):
-    """Guests are made until the hub refuses one, and it refuses exactly when
-    GUEST_MAX exist; the refusal says why and makes no one."""
-    for _ in range(GUEST_MAX + 1):
+def test_guest_caps_hold(two_guests, admin, ca_file, host):
+    """This client gets guests until it has GUEST_PER_CLIENT; another
+    address still gets one, until GUEST_MAX exist in all. Each refusal says
+    why and makes no one."""
+    for _ in range(GUEST_PER_CLIENT + 1):
         before = guests(admin)
         r = HubUser(None, ca_file).try_as_guest()
         if r.status_code != 302:
             break
-    assert r.status_code == 503
-    assert "guest places are in use" in r.text
-    assert len(before) == GUEST_MAX and guests(admin) == before
+    assert r.status_code == 429 and "already in use from your address" in r.text
+    assert len(before) == GUEST_PER_CLIENT and guests(admin) == before
+    assert try_from(host, "127.0.0.2") == 302
+    full = guests(admin)
+    assert len(full) == GUEST_MAX == GUEST_PER_CLIENT + 1
+    assert try_from(host, "127.0.0.3") == 503
+    assert guests(admin) == full
 
 
 def test_idle_guests_are_deleted_but_staff_stay(two_guests, admin, ca_file, host):
@@ -188,3 +264,35 @@ def test_idle_guests_are_deleted_but_staff_stay(two_guests, admin, ca_file, host
         assert host.user(account("linus")).exists
     finally:
         linus.stop()
+
+
+MAX_AGE = 90
+
+
+@pytest.fixture
+def short_max_age():
+    run = run_site({"hdfhub_guests_max_age": MAX_AGE})
+    assert run.returncode == 0, run.stdout[-3000:]
+
+
+def test_a_guest_at_its_maximum_age_is_deleted_while_active(short_max_age, ca_file, host):
+    """With hdfhub_guests_max_age MAX_AGE, a guest whose server reports
+    activity every few seconds is still deleted, soon after that age."""
+    guest = HubUser(None, ca_file)
+    assert guest.try_as_guest().status_code == 302
+    made = active = time.monotonic()
+    guest.start()
+    name = guest.name
+    while not gone(host, name):
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        r = guest.api("POST", f"/hub/api/users/{name}/activity",
+                      json={"last_activity": now, "servers": {"": {"last_activity": now}}})
+        if r.status_code == 200:
+            active = time.monotonic()
+        assert time.monotonic() - made < MAX_AGE + 120, f"{name} outlived its maximum age"
+        time.sleep(5)
+    age = time.monotonic() - made
+    assert age >= MAX_AGE - 5
+    assert time.monotonic() - active < 30, "the guest was not active until it was deleted"
+    log = host.check_output("journalctl -u jupyterhub --no-pager --since -10min")
+    assert f"Culling user {name} (age:" in log

@@ -80,6 +80,18 @@ def test_wrong_password_is_refused(native_hub, ca_file):
         nina.login()
 
 
+def test_guessing_locks_the_name(native_hub, ca_file):
+    """After allowed_failed_logins (5) wrong passwords, the right one is
+    refused too; bcrypt checks each in a thread (hdfhub.native)."""
+    for _ in range(5):
+        guess = HubUser("grace", ca_file)
+        guess.password = "not-graces-password"
+        with pytest.raises(HubError, match="Invalid username or password"):
+            guess.login()
+    with pytest.raises(HubError, match="Invalid username or password"):
+        HubUser("grace", ca_file).login()
+
+
 def test_an_expired_login_form_is_shown_again_with_the_reason(native_hub, ca_file):
     """JupyterHub renders such errors through the authenticator's login page
     (hdfhub_native fixes nativeauthenticator 1.3 there, and in every POST)."""

@@ -8,10 +8,16 @@ login form fails there with a 500 on every POST:
   ...)`, which its `_render` does not accept.
 
 NativeAuthenticator here is the same authenticator with a LoginHandler that
-fixes both and changes nothing else. Drop this module when a release of
-nativeauthenticator runs on JupyterHub 6 (the people scenario's
-test_native.py shows it).
+fixes both. Drop that handler when a release of nativeauthenticator runs on
+JupyterHub 6 (the people scenario's test_native.py shows it).
+
+It also checks passwords with bcrypt in a thread: in the event loop, each
+guess would stall the hub for everyone (the lockout after
+`allowed_failed_logins` wrong passwords is nativeauthenticator's own).
 """
+import asyncio
+
+import bcrypt
 from nativeauthenticator import NativeAuthenticator as _Native
 from nativeauthenticator import handlers
 from tornado.escape import url_escape
@@ -56,3 +62,18 @@ class NativeAuthenticator(_Native):
     def get_handlers(self, app):
         return [(path, LoginHandler if handler is handlers.LoginHandler else handler)
                 for path, handler in super().get_handlers(app)]
+
+    async def authenticate(self, handler, data):
+        """nativeauthenticator's own check, with bcrypt off the event loop."""
+        name = self.normalize_username(data["username"])
+        user = self.get_user(name)
+        if user is None or (self.allowed_failed_logins and self.is_blocked(name)):
+            return None
+        valid = await asyncio.to_thread(
+            bcrypt.checkpw, data["password"].encode(), user.password)
+        if valid and user.is_authorized and (
+                not user.has_2fa or user.is_valid_token(data.get("2fa"))):
+            self.successful_login(name)
+            return name
+        self.add_login_attempt(name)
+        return None

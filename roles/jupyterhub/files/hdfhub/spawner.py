@@ -76,6 +76,26 @@ def confinement(home):
     }
 
 
+def guest_files(entry, size, links):
+    """Unit properties for a guest: confinement() with the home, /tmp and
+    /var/tmp each an empty tmpfs of `size`. tmpfs pages are charged to the
+    unit's memory, so a guest cannot fill the host's disk, and nothing it
+    wrote outlives its server. The home links are read-only bind mounts
+    (skipped where the target is missing), as the tmpfs hides the home on
+    disk."""
+    uid, gid = entry.pw_uid, entry.pw_gid
+    return {
+        "ProtectSystem": "strict",
+        "ProtectHome": "tmpfs",
+        "TemporaryFileSystem": " ".join([
+            f"{entry.pw_dir}:size={size},mode=0700,uid={uid},gid={gid}",
+            f"/tmp:size={size},mode=1777",
+            f"/var/tmp:size={size},mode=1777"]),
+        "BindReadOnlyPaths": " ".join(
+            f"-{target}:{entry.pw_dir}/{name}" for name, target in sorted(links.items())),
+    }
+
+
 class HdfhubSpawner(SystemdSpawner):
     _start_slots = None  # one semaphore per hub process, made on first use
     _extra_properties = None  # unit_extra_properties as configured
@@ -98,6 +118,9 @@ class HdfhubSpawner(SystemdSpawner):
         "1G", config=True, help="mem_limit of a guest's server.")
     guest_cpu_limit = Float(
         0.5, config=True, help="cpu_limit of a guest's server.")
+    guest_disk_limit = Unicode(
+        "256M", config=True,
+        help="Size of each tmpfs a guest can write to: its home, /tmp and /var/tmp.")
     guest_tasks_max = Integer(
         128, config=True,
         help="TasksMax of a guest's server: its processes and threads together.")
@@ -124,7 +147,8 @@ class HdfhubSpawner(SystemdSpawner):
 
     async def start(self):
         admin = bool(self.user.admin)
-        if guests.is_guest(self.user):
+        guest = guests.is_guest(self.user)
+        if guest:
             # Per spawner (one per user), so staff settings stay as configured.
             self.create_accounts = True
             self.username_template = users.PREFIX + "{USERNAME}"
@@ -134,13 +158,17 @@ class HdfhubSpawner(SystemdSpawner):
         if self.create_accounts:
             # useradd takes a while; in the event loop it would stall every
             # other request the hub is serving.
-            await asyncio.to_thread(users.ensure_user, self.user.name, admin,
-                                    guests.is_guest(self.user))
+            await asyncio.to_thread(users.ensure_user, self.user.name, admin, guest)
         account = self._expand_user_vars(self.username_template)
-        if pwd.getpwnam(account).pw_uid == 0:
+        entry = pwd.getpwnam(account)
+        if entry.pw_uid == 0:
             # The name pattern refuses 'root'; an alias of uid 0 (pam) is caught here.
             raise RuntimeError(f"{account} is root: no server runs as root")
-        link_into_home(account, self.home_links)
+        if guest:
+            # Files of its own only in memory (guest_files): no private /tmp on disk.
+            self.isolate_tmp = False
+        else:
+            link_into_home(account, self.home_links)
         self.disable_user_sudo = not (admin and self.admin_sudo)
         # systemd implies NoNewPrivileges for PrivateDevices in a unit with
         # User=, which would break sudo; a sudo-capable admin gains nothing
@@ -151,15 +179,16 @@ class HdfhubSpawner(SystemdSpawner):
         if self._extra_properties is None:
             self._extra_properties = dict(self.unit_extra_properties)
         extra = dict(self._extra_properties)
-        if self.confine and self.disable_user_sudo:
-            # An admin with sudo is root in effect: confining them is moot
-            # and would only break `sudo apt install`.
-            extra.update(confinement(pwd.getpwnam(account).pw_dir))
-        if guests.is_guest(self.user):
+        if guest:
+            extra.update(guest_files(entry, self.guest_disk_limit, self.home_links))
             # No fork bomb; System V IPC in a namespace of its own, and the
             # POSIX shared memory (/dev/shm) it made removed when it stops,
             # so nothing of it is left for the next account with its uid.
             extra.update(TasksMax=str(self.guest_tasks_max), PrivateIPC="yes", RemoveIPC="yes")
+        elif self.confine and self.disable_user_sudo:
+            # An admin with sudo is root in effect: confining them is moot
+            # and would only break `sudo apt install`.
+            extra.update(confinement(entry.pw_dir))
         self.unit_extra_properties = extra
         if HdfhubSpawner._start_slots is None:
             HdfhubSpawner._start_slots = asyncio.Semaphore(self.start_slots)
