@@ -1,10 +1,11 @@
 """Hub accounts log in only through the hub. SSH, su, cron and every other
 PAM service would run them outside their server's unit and its limits."""
 import re
+import stat
 
 import pytest
-from conftest import (OUTSIDER, PAM, account, authorize_key, firstuse_only,
-                      ssh_as)
+from conftest import (ADMIN_PASSWORDS, OUTSIDER, PAM, HubError, HubUser, account,
+                      authorize_key, firstuse_only, ssh_as)
 
 
 def su_as(host, user):
@@ -47,3 +48,16 @@ ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 def test_a_terminal_still_works(alice_server):
     out = ESCAPES.sub("", alice_server.run_in_terminal("id -un"))
     assert re.search(rf"^{re.escape(account('alice'))}$", out, re.MULTILINE), out
+
+
+@firstuse_only
+def test_an_admins_password_comes_from_the_converge(ca_file):
+    """No one claims an admin's name by logging in first: the converge
+    generated its password, into a file only its owner reads, and any other
+    password is refused."""
+    assert stat.S_IMODE(ADMIN_PASSWORDS.stat().st_mode) == 0o600
+    stranger = HubUser("admin", ca_file)
+    stranger.password = "a-stranger-password"
+    with pytest.raises(HubError, match="failed: 403"):
+        stranger.login()
+    assert HubUser("admin", ca_file).login().token
