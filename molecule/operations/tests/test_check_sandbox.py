@@ -1,27 +1,18 @@
 """The deploy-time check runs featured notebooks before anyone has read
 them, so it runs them confined: no network, bounded memory (no swap) and
 bounded tasks. The probe notebook passes only if all three hold."""
-import json
-
-from hubfixtures import run_site, wait_for
+from hubfixtures import THREADS, run_site, wait_for, write_notebook
 
 PORT = 8765
 # Each assertion fails where the sandbox lets the notebook do the thing.
 PROBE = """
-import socket, subprocess, sys, threading
+import socket, subprocess, sys
 s = socket.socket()
 s.settimeout(3)
 assert s.connect_ex(({address!r}, {port})) != 0, "the check reached another machine"
 r = subprocess.run([sys.executable, "-c", "bytearray(4 << 30)"])
 assert r.returncode != 0, "4 GB was allowed"
-stop, started = threading.Event(), 0
-try:
-    for _ in range(2000):
-        threading.Thread(target=stop.wait, daemon=True).start()
-        started += 1
-except RuntimeError:
-    pass
-stop.set()
+""" + THREADS.format(limit=2000) + """
 assert started < 2000, "2000 threads were allowed"
 print("confined")
 """
@@ -32,13 +23,8 @@ def test_the_notebook_check_is_confined(host, peer, tmp_path):
     # Outside the sandbox, the peer answers.
     reach = f"python3 -c \"import socket; socket.create_connection(('{peer.peer_address}', {PORT}), 3)\""
     wait_for(lambda: host.run(reach).rc == 0, 30, what="the peer's listener")
-    notebook = tmp_path / "confinement-probe.ipynb"
-    notebook.write_text(json.dumps({
-        "nbformat": 4, "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "hdf5", "display_name": "Python 3 (HDF5)",
-                                    "language": "python"}},
-        "cells": [{"cell_type": "code", "id": "a", "metadata": {}, "execution_count": None,
-                   "outputs": [], "source": PROBE.format(address=peer.peer_address, port=PORT)}]}))
+    notebook = write_notebook(tmp_path / "confinement-probe.ipynb",
+                              PROBE.format(address=peer.peer_address, port=PORT))
     # Published once it passes; the next converge (test_upgrade.py's) takes
     # it away again, as the inventory does not list it.
     run = run_site({"hdfhub_featured_notebooks": [str(notebook)]})

@@ -17,8 +17,8 @@ import pytest
 
 from browserfixtures import (browser, needs_browser, page,  # noqa: F401
                              run_featured_h5py_notebook, sample_day1_mean)
-from hubfixtures import (HTTPS, OUTSIDER, HubUser, account, authorize_key,  # noqa: F401
-                         peer, run_site, ssh_as, ssh_key, unit_props, wait_for)
+from hubfixtures import (HTTPS, OUTSIDER, THREADS, HubUser, account,  # noqa: F401
+                         authorize_key, peer, run_site, ssh_as, ssh_key, unit_props, wait_for)
 
 GUEST_MAX = 4
 GUEST_PER_CLIENT = 3
@@ -139,19 +139,6 @@ def test_guests_cannot_ssh_in(two_guests, host, ssh_key):
     assert ssh_as(host, OUTSIDER).stdout.strip() == OUTSIDER
 
 
-# Threads until the unit's TasksMax stops them (they count as tasks).
-THREADS = """
-import threading
-stop, started = threading.Event(), 0
-try:
-    for _ in range(1000):
-        threading.Thread(target=stop.wait, daemon=True).start()
-        started += 1
-except RuntimeError:
-    pass
-stop.set()
-print(started)
-"""
 # POSIX shared memory (16 MB: the container's /dev/shm holds 64) and a
 # System V segment, left behind.
 IPC = """
@@ -213,7 +200,7 @@ def test_a_guest_is_confined(ca_file, host, peer):
     assert guest.run_code(probe).strip() != "200"
     assert unit_props(host, unix, "TasksMax", "PrivateIPC", "RemoveIPC") == {
         "TasksMax": str(GUEST_TASKS_MAX), "PrivateIPC": "yes", "RemoveIPC": "yes"}
-    started = int(guest.run_code(THREADS).strip())
+    started = int(guest.run_code(THREADS.format(limit=1000)).strip())
     assert 10 < started < GUEST_TASKS_MAX
     home = f"/home/{unix}"
     filled = dict(line.split(" ", 1) for line in guest.run_code(

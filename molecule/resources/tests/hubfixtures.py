@@ -233,3 +233,30 @@ def run_site(extra_vars, playbook="site.yml"):
            if not k.startswith("ANSIBLE_") or k == "ANSIBLE_CONNECTION_PLUGINS"}
     env["ANSIBLE_CONFIG"] = str(repo / "ansible.cfg")
     return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1800)
+
+
+# Threads until a TasksMax stops them (they count as tasks); prints how many
+# of `limit` started.
+THREADS = """
+import threading
+stop, started = threading.Event(), 0
+try:
+    for _ in range({limit}):
+        threading.Thread(target=stop.wait, daemon=True).start()
+        started += 1
+except RuntimeError:
+    pass
+stop.set()
+print(started)
+"""
+
+
+def write_notebook(path, source):
+    """A one-cell notebook at `path` for the hdf5 kernel, running `source`."""
+    path.write_text(json.dumps({
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "hdf5", "display_name": "Python 3 (HDF5)",
+                                    "language": "python"}},
+        "cells": [{"cell_type": "code", "id": "a", "metadata": {}, "execution_count": None,
+                   "outputs": [], "source": source}]}))
+    return path

@@ -6,7 +6,7 @@ import pathlib
 
 import pytest
 
-from conftest import account, run_site
+from conftest import account, run_site, write_notebook
 
 SHARED = "/srv/hdfhub/shared"
 SHIPPED = pathlib.Path(__file__).resolve().parents[3] / "roles/content/files/featured"
@@ -70,14 +70,7 @@ def test_a_link_name_the_user_took_is_left_alone(host, alice_server):
 @pytest.fixture
 def broken_notebook(tmp_path):
     """A featured notebook that imports what the environment does not have."""
-    path = tmp_path / "needs-missing-module.ipynb"
-    path.write_text(json.dumps({
-        "nbformat": 4, "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "hdf5", "display_name": "Python 3 (HDF5)",
-                                    "language": "python"}},
-        "cells": [{"cell_type": "code", "id": "a", "metadata": {}, "execution_count": None,
-                   "outputs": [], "source": "import hdfhub_no_such_module\n"}]}))
-    return path
+    return write_notebook(tmp_path / "needs-missing-module.ipynb", "import hdfhub_no_such_module\n")
 
 
 def test_a_failing_notebook_stops_the_converge_before_it_is_published(host, broken_notebook):
