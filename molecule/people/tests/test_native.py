@@ -1,8 +1,9 @@
 """Self sign-up with an admin's approval: the hub is re-converged with
 hdfhub_authenticator native (module fixture; it runs after test_ldap.py and
 before test_oauth.py), and people sign up through the real
-nativeauthenticator's form. The inventory's admin is approved at sign-up,
-approves others on /hub/authorize, and approved people get a server."""
+nativeauthenticator's form. The inventory's admin logs in with the password
+the converge generated (no one can sign up that name), approves others on
+/hub/authorize, and approved people get a server."""
 import pytest
 
 from hubfixtures import HTTPS, HubError, HubUser, account, run_site
@@ -28,8 +29,14 @@ def test_sign_up_waits_for_an_admin_then_works(native_hub, host, ca_file):
     with pytest.raises(HubError, match="has not been authorized by an administrator"):
         nina.login()
 
+    # The admin's name is the deployment's: sign-up says it is taken, and the
+    # password the converge generated (admin-passwords.csv) logs in.
+    squatter = HubUser("admin", ca_file)
+    squatter.password = "a-squatters-password"
+    assert "already in use" in squatter.sign_up()
+    with pytest.raises(HubError, match="Invalid username or password"):
+        squatter.login()
     admin = HubUser("admin", ca_file)
-    assert "signup was successful" in admin.sign_up()
     admin.login()
     area = admin.session.get(f"{HTTPS}/hub/authorize", timeout=30)
     assert area.status_code == 200 and 'href="/hub/authorize/nina"' in area.text

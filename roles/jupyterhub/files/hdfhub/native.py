@@ -11,17 +11,26 @@ NativeAuthenticator here is the same authenticator with a LoginHandler that
 fixes both. Drop that handler when a release of nativeauthenticator runs on
 JupyterHub 6 (the people scenario's test_native.py shows it).
 
-It also checks passwords with bcrypt in a thread: in the event loop, each
-guess would stall the hub for everyone (the lockout after
-`allowed_failed_logins` wrong passwords is nativeauthenticator's own).
+It also:
+- checks passwords with bcrypt in a thread: in the event loop, each guess
+  would stall the hub for everyone (the lockout after
+  `allowed_failed_logins` wrong passwords is nativeauthenticator's own);
+- keeps the names whose password the deployment sets (`provisioned_users`:
+  the admins) from sign-up, so no one claims an admin's name by signing up
+  first. Such a name's first login takes its hash from `dbm_path`, where
+  the converge put it (roles/workshop_accounts), into native's own table;
+  from then on it is an ordinary, approved native user.
 """
 import asyncio
+import dbm
 
 import bcrypt
 from nativeauthenticator import NativeAuthenticator as _Native
 from nativeauthenticator import handlers
+from nativeauthenticator.orm import UserInfo
 from tornado.escape import url_escape
 from tornado.httputil import url_concat
+from traitlets import List, Unicode
 
 
 class _NoTimer:
@@ -58,7 +67,27 @@ class LoginHandler(handlers.LoginHandler):
         )
 
 
+def provisioned_hash(dbm_path, name):
+    """The deployment's bcrypt hash for `name`, or None."""
+    try:
+        with dbm.open(dbm_path, "r") as db:
+            return db.get(name.encode("utf-8"))
+    except dbm.error:  # no password file yet
+        return None
+
+
 class NativeAuthenticator(_Native):
+    provisioned_users = List(
+        Unicode(), config=True,
+        help="Names whose password the deployment sets; sign-up refuses them.")
+    dbm_path = Unicode(
+        config=True, help="The deployment's password hashes (roles/workshop_accounts).")
+
+    def user_exists(self, username):
+        # Taken by the deployment: sign-up says the name is in use.
+        return (self.normalize_username(username) in self.provisioned_users
+                or super().user_exists(username))
+
     def get_handlers(self, app):
         return [(path, LoginHandler if handler is handlers.LoginHandler else handler)
                 for path, handler in super().get_handlers(app)]
@@ -67,6 +96,12 @@ class NativeAuthenticator(_Native):
         """nativeauthenticator's own check, with bcrypt off the event loop."""
         name = self.normalize_username(data["username"])
         user = self.get_user(name)
+        if user is None and name in self.provisioned_users:
+            stored = await asyncio.to_thread(provisioned_hash, self.dbm_path, name)
+            if stored is not None:
+                user = UserInfo(username=name, password=stored, is_authorized=True)
+                self.db.add(user)
+                self.db.commit()
         if user is None or (self.allowed_failed_logins and self.is_blocked(name)):
             return None
         valid = await asyncio.to_thread(
