@@ -52,3 +52,20 @@ def test_a_stray_hash_is_replaced_and_a_chosen_one_kept(tmp_path):
     assert not again["changed"] and again["replaced"] == []
     assert again["user_chosen"] == ["ws01"] and works(passwords, "ws01", "chosen-after-login")
     assert {a["name"]: a["password"] for a in again["accounts"]} == handout
+
+
+def test_a_rebuilt_host_takes_the_controllers_passwords(tmp_path):
+    """A fresh store (a host rebuilt for a restore) gives the passwords the
+    controller's handout lists, parsed by the handout_passwords filter, and
+    generates the rest; a password changed on the hub is no password."""
+    from ansible_collections.hdfgroup.hdfhub.plugins.filter.users import handout_passwords
+    known = handout_passwords("name,password,hub\n"
+                              "admin,abcd-efgh-jkmn,https://hub.test/\n"
+                              "root2,(changed on the hub),https://hub.test/\n")
+    assert known == {"admin": "abcd-efgh-jkmn"} and handout_passwords("") == {}
+    store, passwords = tmp_path / "store.json", tmp_path / "passwords.dbm"
+    made = workshop_accounts(names=["admin", "root2"], store=str(store),
+                             dbm_path=str(passwords), known=known)
+    given = {a["name"]: a["password"] for a in made["accounts"]}
+    assert given["admin"] == "abcd-efgh-jkmn" and works(passwords, "admin", "abcd-efgh-jkmn")
+    assert given["root2"] != "(changed on the hub)" and works(passwords, "root2", given["root2"])

@@ -1,5 +1,9 @@
-"""Ansible filters `unix_username` (the same rule the hub's spawner uses) and
-`workshop_names` (the hub names of hdfhub_workshop_accounts)."""
+"""Ansible filters `unix_username` (the same rule the hub's spawner uses),
+`workshop_names` (the hub names of hdfhub_workshop_accounts) and
+`handout_passwords` (name to password, from a handout CSV)."""
+import csv
+import io
+
 from ansible_collections.hdfgroup.hdfhub.plugins.module_utils.user_model import MODEL as _MODEL
 
 
@@ -11,8 +15,22 @@ def workshop_names(accounts):
     return [f"{accounts.get('prefix', 'ws')}{i:0{width}d}" for i in range(1, count + 1)]
 
 
+# What a handout says instead of a password its owner has changed on the hub.
+CHANGED = "(changed on the hub)"
+
+
+def handout_passwords(text):
+    """The CSV text of a handout (name,password,hub) -> {name: password},
+    leaving out the passwords people have since changed on the hub. Empty
+    text (no handout yet) gives {}."""
+    return {row["name"]: row["password"] for row in csv.DictReader(io.StringIO(text or ""))
+            if row.get("name") and row.get("password") and row["password"] != CHANGED}
+
+
+
 class FilterModule:
     """hdfhub user-name filters."""
 
     def filters(self):
-        return {"unix_username": _MODEL.unix_username, "workshop_names": workshop_names}
+        return {"unix_username": _MODEL.unix_username, "workshop_names": workshop_names,
+                "handout_passwords": handout_passwords}

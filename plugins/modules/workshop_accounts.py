@@ -31,6 +31,13 @@ options:
   store: {description: JSON file of name to password, kept 0600., type: path, required: true}
   dbm_path: {description: FirstUseAuthenticator's dbm_path., type: path, required: true}
   prune: {description: Forget the passwords of names no longer in I(names)., type: bool, default: false}
+  known:
+    description: >-
+      Passwords to give names new to I(store) instead of generating them: the
+      controller's copy (the handout), so a host rebuilt for a restore gives
+      the same passwords as the one it replaces.
+    type: dict
+    default: {}
 """
 
 RETURN = r"""
@@ -74,7 +81,11 @@ def main():
         argument_spec={"names": {"type": "list", "elements": "str", "required": True},
                        "store": {"type": "path", "required": True},
                        "dbm_path": {"type": "path", "required": True},
-                       "prune": {"type": "bool", "default": False}},
+                       "prune": {"type": "bool", "default": False},
+                       # Not no_log: Ansible would then mask these passwords in
+                       # `accounts` too, which the handout is written from (the
+                       # role's tasks are no_log instead).
+                       "known": {"type": "dict", "default": {}}},
         supports_check_mode=True)
     import bcrypt  # noqa: PLC0415 (from the hub's venv)
 
@@ -87,7 +98,8 @@ def main():
     if module.params["prune"]:
         prune(module, store, saved, unlisted)
     new = [name for name in names if name not in saved]
-    passwords = {**saved, **{name: new_password() for name in new}}
+    known = module.params["known"]
+    passwords = {**saved, **{name: str(known.get(name) or new_password()) for name in new}}
 
     # Saved before the hub learns them: a password must never exist only as a hash.
     if new and not module.check_mode:
