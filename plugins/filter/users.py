@@ -27,7 +27,6 @@ def handout_passwords(text):
             if row.get("name") and row.get("password") and row["password"] != CHANGED}
 
 
-
 class FilterModule:
     """hdfhub user-name filters."""
 
