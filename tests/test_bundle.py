@@ -175,15 +175,35 @@ def venv_pip(tmp_path):
     return str(tmp_path / "tools" / "bin" / "pip")
 
 
-def test_wheels_are_fetched_and_the_locks_source_packages_built(tmp_path, venv_pip):
-    # From PyPI: six as its wheel; onetimepass has only a source archive there.
-    lock = "# hdfhub-from-source: onetimepass\nonetimepass==1.0.1\nsix==1.17.0\n    # via onetimepass\n"
-    bundle.build_wheels(CommandModule(), str(tmp_path), [lock], venv_pip)
+# From PyPI, as tools/lock.py writes it: six has wheels; onetimepass has
+# only a source archive, built at converge with the build pin's setuptools.
+HASHED_LOCK = """\
+# hdfhub-from-source: onetimepass
+# hdfhub-build: setuptools==80.9.0 --hash=sha256:062d34222ad13e0cc312a4c02d73f059e86a4acbfbdea8f8f76b28c99f306922
+onetimepass==1.0.1 \\
+    --hash=sha256:a569dac076d6e3761cbc55e36952144a637ca1b075c6d509de1c1dbc5e7f6a27
+six==1.17.0 \\
+    --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274 \\
+    --hash=sha256:ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81
+    # via onetimepass
+"""
+
+
+def test_wheels_and_the_locks_source_archives_and_build_pins_are_fetched(tmp_path, venv_pip):
+    bundle.build_wheels(CommandModule(), str(tmp_path), [HASHED_LOCK], venv_pip)
     assert sorted(p.name for p in (tmp_path / "wheels").iterdir()) == [
-        "onetimepass-1.0.1-py3-none-any.whl", "six-1.17.0-py2.py3-none-any.whl"]
+        "onetimepass-1.0.1.tar.gz", "setuptools-80.9.0-py3-none-any.whl",
+        "six-1.17.0-py2.py3-none-any.whl"]
+    assert bundle.name_version("wheels", "wheels/onetimepass-1.0.1.tar.gz") == ("onetimepass", "1.0.1")
 
 
-def test_a_package_without_a_wheel_is_not_built_unless_the_lock_says_so(tmp_path, venv_pip):
+def test_a_file_unlike_its_locks_hash_is_refused(tmp_path, venv_pip):
+    lock = HASHED_LOCK.replace("sha256:4721", "sha256:0721")
+    with pytest.raises(AssertionError, match="HASH|hash"):
+        bundle.build_wheels(CommandModule(), str(tmp_path), [lock], venv_pip)
+
+
+def test_a_package_without_a_wheel_is_not_fetched_unless_the_lock_says_so(tmp_path, venv_pip):
     with pytest.raises(AssertionError, match="onetimepass"):
         bundle.build_wheels(CommandModule(), str(tmp_path), ["onetimepass==1.0.1\n"], venv_pip)
 

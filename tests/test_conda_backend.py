@@ -69,7 +69,7 @@ def test_plan_installs_missing_and_changed_and_removes_extras():
 
 
 def test_conda_spec_pins_the_hubs_jupyterhub():
-    hub = next(line.split("==")[1] for line in
+    hub = next(line.split("==")[1].split()[0] for line in
                (ROOT / "roles/jupyterhub/files/hub.lock").read_text().splitlines()
                if line.startswith("jupyterhub=="))
     spec = yaml.safe_load((ROOT / "roles/hdf_env/files/conda/hdf5.yml").read_text())

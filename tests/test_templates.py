@@ -133,13 +133,13 @@ def test_native_lets_in_whom_an_admin_approved(guests, paths, tmp_path, monkeypa
                   hdfhub_native_minimum_password_length=12, hdfhub_users=["ada"],
                   hdfhub_admins=["organiser"], hdfhub_guests_enabled=guests, **HUB)
     c, _ = load_hub_config(text, tmp_path)
-    # Approval, not the inventory's list, decides; listed people are
-    # pre-approved by the authenticator itself.
+    # Approval, not the inventory's list, decides.
     assert c.Authenticator.allow_all is True and c.Authenticator.allowed_users == ["ada", "organiser"]
     assert c.NativeAuthenticator.open_signup is False
     assert c.NativeAuthenticator.minimum_password_length == 12
-    # The admins' passwords come from the converge; sign-up refuses their names.
-    assert c.NativeAuthenticator.provisioned_users == ["organiser"]
+    # The admins' and listed people's passwords come from the converge;
+    # sign-up refuses their names.
+    assert c.NativeAuthenticator.provisioned_users == ["organiser", "ada"]
     assert c.NativeAuthenticator.dbm_path == "/var/lib/hdfhub/passwords.dbm"
     assert c.JupyterHub.template_paths == paths
 

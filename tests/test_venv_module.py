@@ -8,8 +8,33 @@ venv = load_module("plugins/modules/venv.py", "hdfgroup.hdfhub.venv")
 
 def test_lock_lines_and_comments():
     pins = venv.read_lock("numpy==2.4.6\n    # via h5py\nTyping_Extensions==4.15.0 ; python_version < '3.13'\n\n")
-    assert pins == {"numpy": ("numpy", "2.4.6"),
-                    "typing-extensions": ("Typing_Extensions", "4.15.0")}
+    assert pins == {"numpy": ("numpy", "2.4.6", ()),
+                    "typing-extensions": ("Typing_Extensions", "4.15.0", ())}
+
+
+def test_hashes_and_header_lines_are_read():
+    text = ("# hdfhub-from-source: onetimepass\n"
+            "# hdfhub-build: setuptools==80.9.0 --hash=sha256:aa\n"
+            "onetimepass==1.0.1 \\\n    --hash=sha256:bb\n    # via x\n"
+            "typing-extensions==4.15.0 ; python_version < '3.13' \\\n"
+            "    --hash=sha256:cc \\\n    --hash=sha256:dd\n")
+    pins = venv.read_lock(text)
+    assert pins["onetimepass"] == ("onetimepass", "1.0.1", ("sha256:bb",))
+    assert pins["typing-extensions"].hashes == ("sha256:cc", "sha256:dd")
+    assert venv.from_source(text) == {"onetimepass"}
+    assert venv.build_requirements(text) == ["setuptools==80.9.0 --hash=sha256:aa"]
+
+
+def test_the_repositorys_locks_pin_every_file_by_hash():
+    """What --require-hashes at converge needs (tools/lock.py writes them)."""
+    for lock in [ROOT / "roles/jupyterhub/files/hub.lock",
+                 ROOT / "molecule/operations/hub-previous.lock",
+                 *sorted((ROOT / "roles/hdf_env/files/pip").glob("*.lock"))]:
+        text = lock.read_text()
+        unhashed = [key for key, pin in venv.read_lock(text).items() if not pin.hashes]
+        assert not unhashed, f"{lock.name}: {unhashed}"
+        if venv.from_source(text):
+            assert venv.build_requirements(text), f"{lock.name} builds from source without build pins"
 
 
 def test_unpinned_line_is_refused():
@@ -46,7 +71,7 @@ def test_only_the_locks_source_packages_may_be_built():
     assert source == {"onetimepass"} and "onetimepass" in pins
     args = venv.binary_args(pins, source)
     assert args[::2] == ["--only-binary"] * (len(pins) - 1)
-    assert sorted(args[1::2]) == sorted(name for key, (name, _) in pins.items()
+    assert sorted(args[1::2]) == sorted(pin.name for key, pin in pins.items()
                                         if key != "onetimepass")
 
 

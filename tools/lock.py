@@ -4,17 +4,22 @@
 Each `<name>.in` next to a lock is the single source of that package list;
 `<name>.lock` is generated from it, pinned for the Python of the target
 release (Debian 12 ships 3.11) and wheels only, so a converge never compiles
-(FROM_SOURCE names the few pure-Python exceptions).
+(FROM_SOURCE names the few pure-Python exceptions), with the sha256 of
+every file PyPI has for each pin, so that a converge installs nothing else
+(`--require-hashes`), wherever the files come from.
 Run after editing a spec, then commit both files.
 """
 import argparse
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 import support
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "plugins/module_utils"))
+import pip_lock  # noqa: E402  (the reader the modules use)
 SPECS = [
     ROOT / "roles/jupyterhub/files/hub.in",
     *sorted((ROOT / "roles/hdf_env/files/pip").glob("*.in")),
@@ -34,6 +39,10 @@ OMIT = {"hdf5.in": ["rfc3987-syntax", "lark"]}
 # onetimepass: jupyterhub-nativeauthenticator imports it (two-factor codes).
 FROM_SOURCE = {"hub.in": ["onetimepass"]}
 HEADER = "# hdfhub-from-source:"
+# What building those needs (setup.py only: the default backend), pinned with
+# hashes on the lock's `# hdfhub-build:` lines, which constrain the build.
+BUILD_REQUIRES = ["setuptools==80.9.0"]
+BUILD_HEADER = "# hdfhub-build:"
 # Every system preflight accepts must find a wheel for every pin as well
 # (each system's Python; laptops may be arm64).
 ALSO_SERVED = [(python, f"{arch}-manylinux_2_36") for python in support.pythons()
@@ -41,11 +50,21 @@ ALSO_SERVED = [(python, f"{arch}-manylinux_2_36") for python in support.pythons(
                if (python, f"{arch}-manylinux_2_36") != (TARGET_PYTHON, TARGET_PLATFORM)]
 
 
-def compile_(src: pathlib.Path, python: str, platform: str, *extra: str) -> None:
-    subprocess.run([sys.executable, "-m", "uv", "pip", "compile", str(src.relative_to(ROOT)),
-                    "--python-version", python, "--python-platform", platform,
-                    "--only-binary", ":all:", "--no-header", "--quiet", *extra],
-                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+def compile_(src: pathlib.Path, python: str, platform: str, *extra: str) -> str:
+    return subprocess.run([sys.executable, "-m", "uv", "pip", "compile", str(src),
+                           "--python-version", python, "--python-platform", platform,
+                           "--only-binary", ":all:", "--no-header", "--quiet", *extra],
+                          check=True, cwd=ROOT, capture_output=True, text=True).stdout
+
+
+def build_lines() -> list[str]:
+    """BUILD_REQUIRES as `# hdfhub-build:` lines, one per pin with its hashes."""
+    with tempfile.NamedTemporaryFile("w", suffix=".in") as spec:
+        spec.write("\n".join(BUILD_REQUIRES) + "\n")
+        spec.flush()
+        out = compile_(pathlib.Path(spec.name), TARGET_PYTHON, TARGET_PLATFORM,
+                       "--no-deps", "--generate-hashes", "--no-annotate")
+    return [f"{BUILD_HEADER} {line}" for line in pip_lock.requirement_lines(out)]
 
 
 def lock(spec: pathlib.Path, upgrade: bool) -> None:
@@ -53,13 +72,14 @@ def lock(spec: pathlib.Path, upgrade: bool) -> None:
     omit = [arg for name in OMIT.get(spec.name, []) for arg in ("--no-emit-package", name)]
     source = FROM_SOURCE.get(spec.name, [])
     allow = [arg for name in source for arg in ("--no-binary", name)]
-    compile_(spec, TARGET_PYTHON, TARGET_PLATFORM, "-o", str(out.relative_to(ROOT)),
-             *omit, *allow, *(["--upgrade"] if upgrade else []))
-    if source:
-        out.write_text(f"{HEADER} {' '.join(source)}\n" + out.read_text())
+    # -o: uv keeps the lock's current pins unless --upgrade.
+    compile_(spec.relative_to(ROOT), TARGET_PYTHON, TARGET_PLATFORM, "--generate-hashes",
+             "-o", str(out.relative_to(ROOT)), *omit, *allow, *(["--upgrade"] if upgrade else []))
+    header = [f"{HEADER} {' '.join(source)}", *build_lines()] if source else []
+    out.write_text("".join(f"{line}\n" for line in header) + out.read_text())
     for python, platform in ALSO_SERVED:
         # Fails if some pin has no wheel there.
-        compile_(out, python, platform, "--no-deps", *allow)
+        compile_(out.relative_to(ROOT), python, platform, "--no-deps", *allow)
     print(f"locked {out.relative_to(ROOT)} (also checked for {ALSO_SERVED})")
 
 

@@ -6,7 +6,6 @@ import glob
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.hdfgroup.hdfhub.plugins.module_utils.pip_lock import (
+    build_requirements, from_source, requirement_lines)
 
 DOCUMENTATION = r"""
 module: bundle
@@ -31,9 +32,11 @@ description:
     host that lacks what this one has; C(debs/)
     is a flat apt repository (C(apt-ftparchive), from apt-utils).
   - >-
-    Wheels come from C(pip wheel), binary only, for this host's Python,
-    except that the packages a lock's C(# hdfhub-from-source:) line names
-    (pure Python, no wheel on PyPI) are built into wheels here;
+    Wheels come from C(pip download), binary only, for this host's Python,
+    each checked against its lock's hashes, except that the packages a lock's
+    C(# hdfhub-from-source:) line names (pure Python, no wheel on PyPI) come
+    as their source archive, with the wheels of its C(# hdfhub-build:) pins
+    to build them with at converge;
     npm tarballs from the C(resolved) URLs of a package-lock, each checked
     against its C(integrity); conda packages from the channel, each checked
     against the lock's sha256, then indexed with py-rattler; each git
@@ -140,6 +143,9 @@ def name_version(kind, path):
     if kind == "debs" and base.endswith(".deb"):
         name, version, _ = base[:-4].split("_")
         return name, version.replace("%3a", ":")
+    if kind == "wheels" and base.endswith(".tar.gz"):  # a source archive
+        name, version = base.removesuffix(".tar.gz").rsplit("-", 1)
+        return name, version
     if kind == "wheels":
         name, version = base.split("-")[:2]
         return name, version
@@ -152,11 +158,6 @@ def name_version(kind, path):
         name, version, _ = base.removesuffix(".conda").removesuffix(".tar.bz2").rsplit("-", 2)
         return name, version
     return base, ""  # an index: Packages, Release, repodata.json
-
-
-def pins(lock):
-    return [line.split("#", 1)[0].strip() for line in lock.splitlines()
-            if line.split("#", 1)[0].strip()]
 
 
 def download(url, dest, check):
@@ -197,21 +198,21 @@ def build_debs(module, root, packages):
 
 
 def build_wheels(module, root, locks, pip):
+    """Every pin's file for this host's Python, and each lock's build pins;
+    each file checked by pip against the lock's hashes."""
     wheels = os.path.join(root, "wheels")
     os.makedirs(wheels, exist_ok=True)
-    requirements = sorted({pin for lock in locks for pin in pins(lock)})
+    requirements = sorted({line for lock in locks
+                           for line in requirement_lines(lock) + build_requirements(lock)})
     listing = os.path.join(root, ".requirements.txt")
     with open(listing, "w", encoding="utf-8") as f:
         f.write("\n".join(requirements) + "\n")
-    source = {name for lock in locks
-              for found in re.findall(r"^# hdfhub-from-source:(.*)$", lock, re.MULTILINE)
-              for name in found.split()}
-    # pip wheel copies a wheel as it is, and builds only the source packages,
-    # in an isolated build environment (--use-pep517: a venv's pip has no
-    # `wheel` to build a setup.py-only package with otherwise).
-    module.run_command([pip, "wheel", "--quiet", "--use-pep517", "--only-binary=:all:", "--no-deps",
+    source = set().union(*(from_source(lock) for lock in locks))
+    # The source archives as they are: the converge builds them (uv, with the
+    # build pins), so the hashes it checks are the lock's.
+    module.run_command([pip, "download", "--quiet", "--only-binary=:all:", "--no-deps",
                         *(f"--no-binary={name}" for name in sorted(source)),
-                        "--wheel-dir", wheels, "--requirement", listing], check_rc=True)
+                        "--dest", wheels, "--requirement", listing], check_rc=True)
 
 
 def build_npm(root, lock_text):

@@ -2,10 +2,11 @@
 """Ansible module: make a venv hold exactly the pins of a lock file."""
 import glob
 import os
-import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.hdfgroup.hdfhub.plugins.module_utils.pip_lock import (
+    build_requirements, from_source, normalize, read_lock)
 
 DOCUMENTATION = r"""
 module: venv
@@ -30,6 +31,13 @@ options:
       - >-
         The lock's text, one C(name==version) per line (comments allowed),
         typically C(lookup('file', ...)) of a lock in the role.
+      - >-
+        A lock with C(--hash) options (tools/lock.py writes them) is installed
+        with C(--require-hashes): every file must have one of its pin's
+        hashes, wherever it comes from (PyPI, a mirror, an offline bundle).
+        The build pins of its C(# hdfhub-build:) lines constrain, with their
+        hashes, what the pins of its C(# hdfhub-from-source:) line are built
+        with.
     type: str
     required: true
   python:
@@ -66,39 +74,12 @@ site_packages:
   returned: always
 """
 
-def normalize(name):
-    """PEP 503 name: lower case, runs of -_. as one '-'."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def read_lock(text):
-    """{normalized name: (name, version)} from 'name==version' lines."""
-    pins = {}
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].split(";", 1)[0].strip()
-        if not line:
-            continue
-        if "==" not in line:
-            raise ValueError(f"not a pin (name==version): {raw.strip()!r}")
-        name, version = (part.strip() for part in line.split("==", 1))
-        pins[normalize(name)] = (name, version)
-    return pins
-
-
-FROM_SOURCE = re.compile(r"^# hdfhub-from-source:(.*)$", re.MULTILINE)
-
-
-def from_source(text):
-    """Normalized names the lock allows to be built from source."""
-    return {normalize(name) for found in FROM_SOURCE.findall(text) for name in found.split()}
-
-
 def binary_args(pins, source):
     """uv arguments: wheels only, except for the pins built from source."""
     if not source:
         return ["--only-binary", ":all:"]
-    return [arg for key, (name, _) in sorted(pins.items()) if key not in source
-            for arg in ("--only-binary", name)]
+    return [arg for key, pin in sorted(pins.items()) if key not in source
+            for arg in ("--only-binary", pin.name)]
 
 
 def installed_in(venv):
@@ -122,8 +103,8 @@ def installed_in(venv):
 
 def plan(pins, installed):
     """(pins to install as 'name==version', names to remove)."""
-    install = [f"{name}=={version}" for key, (name, version) in sorted(pins.items())
-               if installed.get(key) != version]
+    install = [f"{pin.name}=={pin.version}" for key, pin in sorted(pins.items())
+               if installed.get(key) != pin.version]
     remove = sorted(set(installed) - set(pins))
     return install, remove
 
@@ -172,15 +153,22 @@ def main():
     if not exists:
         module.run_command([p["uv"], "venv", "--quiet", "--python", p["python"], path],
                            check_rc=True, environ_update=env)
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as lockfile:
+    hashes = (["--require-hashes"] if any(pin.hashes for pin in pins.values()) else [])
+    build = build_requirements(p["lock"])
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as lockfile, \
+            tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as buildfile:
         lockfile.write(p["lock"])
         lockfile.flush()
+        buildfile.write("\n".join(build) + "\n")
+        buildfile.flush()
+        if build:
+            hashes += ["--build-constraints", buildfile.name, "--require-build-hashes"]
         # --compile-bytecode: pip writes .pyc files and uv does not by default;
         # users cannot write them into the shared venv, so without them every
         # server start would compile its imports again (measured: 2.5x slower).
         module.run_command([p["uv"], "pip", "sync", "--quiet", "--python", venv_python,
-                            *binary_args(pins, from_source(p["lock"])), "--compile-bytecode",
-                            *p["install_args"], lockfile.name],
+                            *binary_args(pins, from_source(p["lock"])), *hashes,
+                            "--compile-bytecode", *p["install_args"], lockfile.name],
                            check_rc=True, environ_update=env)
     module.exit_json(changed=True, **result)
 

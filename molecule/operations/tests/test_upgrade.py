@@ -18,7 +18,7 @@ STATE = "/var/lib/hdfhub"
 
 
 def pin(lock):
-    return re.search(r"^jupyterhub==(\S+)$", lock.read_text(), re.M).group(1)
+    return re.search(r"^jupyterhub==([^\s\\]+)", lock.read_text(), re.M).group(1)
 
 
 def hub_version(host):

@@ -1,9 +1,9 @@
 """Self sign-up with an admin's approval: the hub is re-converged with
 hdfhub_authenticator native (module fixture; it runs after test_ldap.py and
 before test_oauth.py), and people sign up through the real
-nativeauthenticator's form. The inventory's admin logs in with the password
-the converge generated (no one can sign up that name), approves others on
-/hub/authorize, and approved people get a server."""
+nativeauthenticator's form. The inventory's admin and users log in with the
+password the converge generated (no one can sign up their names), the admin
+approves others on /hub/authorize, and approved people get a server."""
 import pytest
 
 from hubfixtures import HTTPS, HubError, HubUser, account, run_site
@@ -63,10 +63,28 @@ def test_only_admins_approve(native_hub, ca_file):
         mallory.login()
 
 
-def test_inventory_users_are_approved_at_sign_up(native_hub, ca_file):
+def test_an_inventory_users_name_cannot_be_signed_up(native_hub, ca_file):
+    """grace is in hdfhub_users: a stranger signing up as grace first would
+    have been approved at once. Her password is the converge's
+    (admin-passwords.csv, which HubUser reads)."""
+    squatter = HubUser("grace", ca_file)
+    squatter.password = "a-squatters-password"
+    assert "already in use" in squatter.sign_up()
+    with pytest.raises(HubError, match="Invalid username or password"):
+        squatter.login()
     grace = HubUser("grace", ca_file)
-    grace.sign_up()
+    assert grace.password != "verify-grace-password"
     assert grace.login().api("GET", "/hub/api/user").json()["name"] == "grace"
+
+
+def test_a_password_too_long_for_bcrypt_is_refused_not_an_error(native_hub, ca_file):
+    """bcrypt reads 72 bytes at most (bcrypt 5 raises on more): the form
+    says no, where the hub used to answer 500."""
+    verbose = HubUser("verbose", ca_file)
+    verbose.password = "correct horse battery staple " * 3
+    assert "password has at least 10 characters" in verbose.sign_up()
+    with pytest.raises(HubError, match="Invalid username or password"):
+        verbose.login()
 
 
 @pytest.mark.parametrize("secret", ["short", "password123"], ids=["too-short", "too-common"])

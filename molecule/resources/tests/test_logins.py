@@ -61,3 +61,13 @@ def test_an_admins_password_comes_from_the_converge(ca_file):
     with pytest.raises(HubError, match="failed: 403"):
         stranger.login()
     assert HubUser("admin", ca_file).login().token
+
+
+@firstuse_only
+def test_a_password_longer_than_bcrypt_reads_is_refused(ca_file):
+    """bcrypt reads 72 bytes at most, and bcrypt 5 raises on more: such a
+    password is refused like any wrong one (the hub used to answer 500)."""
+    newcomer = HubUser("ws03", ca_file)  # a workshop account: it has a password
+    newcomer.password = "x" * 73
+    with pytest.raises(HubError, match="failed: 403"):
+        newcomer.login()

@@ -26,6 +26,15 @@ from firstuseauthenticator import FirstUseAuthenticator as _FirstUse
 from jupyterhub.utils import maybe_future
 from traitlets import Integer, List, Unicode
 
+# bcrypt reads 72 bytes of a password at most, and bcrypt 5 raises on more:
+# such a password is refused (never a 500), here and in hdfhub.native.
+MAX_PASSWORD_BYTES = 72
+
+
+def password_matches(password, stored):
+    data = password.encode("utf-8")
+    return len(data) <= MAX_PASSWORD_BYTES and bcrypt.checkpw(data, stored)
+
 
 class FirstUseAuthenticator(_FirstUse):
     provisioned_users = List(
@@ -63,7 +72,7 @@ class FirstUseAuthenticator(_FirstUse):
         with dbm.open(self.dbm_path, "c", 0o600) as db:
             stored = db.get(name.encode("utf-8"))
             if stored is not None:
-                return name if bcrypt.checkpw(password.encode("utf-8"), stored) else None
+                return name if password_matches(password, stored) else None
             if name in self.provisioned_users:
                 self.log.warning("No password yet for provisioned user %s", name)
                 return None
@@ -71,6 +80,10 @@ class FirstUseAuthenticator(_FirstUse):
                 handler.custom_login_error = (
                     "Password too short! Please choose a password at least "
                     f"{self.min_password_length} characters long.")
+                return None
+            if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+                handler.custom_login_error = (
+                    f"Password too long! Please choose one of at most {MAX_PASSWORD_BYTES} bytes.")
                 return None
             db[name.encode("utf-8")] = bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt())
         return name

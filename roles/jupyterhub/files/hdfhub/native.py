@@ -12,16 +12,17 @@ fixes both. Drop that handler when a release of nativeauthenticator runs on
 JupyterHub 6 (the people scenario's test_native.py shows it).
 
 It also:
-- checks passwords with bcrypt in a thread: in the event loop, each guess
-  would stall the hub for everyone (the lockout after
+- runs bcrypt in a thread, for logins and sign-ups: in the event loop, each
+  guess or sign-up would stall the hub for everyone (the lockout after
   `allowed_failed_logins` wrong passwords is nativeauthenticator's own);
 - keeps the names whose password the deployment sets (`provisioned_users`:
-  the admins) from sign-up, so no one claims an admin's name by signing up
-  first. Such a name's first login takes its hash from `dbm_path`, where
-  the converge put it (roles/workshop_accounts), into native's own table;
-  from then on it is an ordinary, approved native user.
+  the admins and the inventory's users) from sign-up, so no one claims one
+  by signing up first. Such a name's first login takes its hash from
+  `dbm_path`, where the converge put it (roles/workshop_accounts), into
+  native's own table; from then on it is an ordinary, approved native user.
 """
 import asyncio
+import contextvars
 import dbm
 
 import bcrypt
@@ -31,6 +32,8 @@ from nativeauthenticator.orm import UserInfo
 from tornado.escape import url_escape
 from tornado.httputil import url_concat
 from traitlets import List, Unicode
+
+from hdfhub.firstuse import MAX_PASSWORD_BYTES, password_matches
 
 
 class _NoTimer:
@@ -44,6 +47,24 @@ class _NoTimer:
 
     def stop(self, send=True):
         pass
+
+
+# The hash of the password the sign-up being handled carries, made in a
+# thread by SignUpHandler.post for create_user, which runs in its context.
+_signup_hash = contextvars.ContextVar("signup_hash", default=None)
+
+
+class SignUpHandler(handlers.SignUpHandler):
+    async def post(self):
+        data = self.get_body_argument("signup_password", "", strip=False).encode()
+        # Too long for bcrypt: b"", which create_user refuses.
+        token = _signup_hash.set(
+            b"" if len(data) > MAX_PASSWORD_BYTES or not self.authenticator.enable_signup
+            else await asyncio.to_thread(bcrypt.hashpw, data, bcrypt.gensalt()))
+        try:
+            await super().post()
+        finally:
+            _signup_hash.reset(token)
 
 
 class LoginHandler(handlers.LoginHandler):
@@ -89,8 +110,30 @@ class NativeAuthenticator(_Native):
                 or super().user_exists(username))
 
     def get_handlers(self, app):
-        return [(path, LoginHandler if handler is handlers.LoginHandler else handler)
-                for path, handler in super().get_handlers(app)]
+        ours = {handlers.LoginHandler: LoginHandler, handlers.SignUpHandler: SignUpHandler}
+        return [(path, ours.get(handler, handler)) for path, handler in super().get_handlers(app)]
+
+    def create_user(self, username, password, **kwargs):
+        """nativeauthenticator's, with the hash SignUpHandler made, if any,
+        instead of one made here, in the event loop. Its checks, in its order;
+        it sends no approval mail (allow_self_approval_for is not offered)."""
+        hashed = _signup_hash.get()
+        if hashed is None:
+            return super().create_user(username, password, **kwargs)
+        if not hashed:
+            return None
+        username = self.normalize_username(username)
+        if (self.user_exists(username) or not self.validate_username(username)
+                or not self.is_password_strong(password) or not self.enable_signup):
+            return None
+        authorized = self.open_signup or username in self.get_authed_users()
+        try:
+            user = UserInfo(username=username, password=hashed, is_authorized=authorized, **kwargs)
+        except AssertionError:  # UserInfo's own checks (e.g. the e-mail address)
+            return None
+        self.db.add(user)
+        self.db.commit()
+        return user
 
     async def authenticate(self, handler, data):
         """nativeauthenticator's own check, with bcrypt off the event loop."""
@@ -104,8 +147,7 @@ class NativeAuthenticator(_Native):
                 self.db.commit()
         if user is None or (self.allowed_failed_logins and self.is_blocked(name)):
             return None
-        valid = await asyncio.to_thread(
-            bcrypt.checkpw, data["password"].encode(), user.password)
+        valid = await asyncio.to_thread(password_matches, data["password"], user.password)
         if valid and user.is_authorized and (
                 not user.has_2fa or user.is_valid_token(data.get("2fa"))):
             self.successful_login(name)
