@@ -482,6 +482,8 @@ BAD_INPUT = [
                  id="firewall-role-port-zero"),
     pytest.param({"hdfhub_firewall_allowed_tcp_ports": ["ssh"]},
                  ["hdfhub_firewall_allowed_tcp_ports", "int"], id="firewall-port-not-a-number"),
+    pytest.param({"firewall_loopback_tcp_port_users": [{"port": 8000, "users": ["Nginx Worker"]}]},
+                 ["firewall_loopback_tcp_port_users", "Unix user names"], id="firewall-loopback-user-bad"),
     # Backup (roles/backup).
     pytest.param({"hdfhub_backup_repository": "ftp://nas/backups"},
                  ["hdfhub_backup_repository", "'ftp://nas/backups'", "not a restic repository"],

@@ -413,8 +413,10 @@ def test_firewall_opens_only_the_listed_ports(ports, rule):
     assert "policy drop;" in conf
     dports = [line.strip() for line in conf.splitlines() if "dport" in line and "accept" in line]
     assert dports == ([rule] if rule else [])
-    # Only root may open the proxy's API on loopback; guests may use loopback only.
-    assert "oif lo tcp dport { 8001 } meta skuid != 0 reject with tcp reset" in conf
+    # Only root may open the proxy's API on loopback, and only root and nginx
+    # its public port; guests may use loopback only.
+    assert 'oif lo tcp dport 8001 meta skuid != { "root" } reject with tcp reset' in conf
+    assert 'oif lo tcp dport 8000 meta skuid != { "root", "www-data" } reject with tcp reset' in conf
     assert 'oif != lo meta skgid "jupyterhub-guests" reject' in conf
 
 

@@ -27,9 +27,9 @@ def test_hashes_and_header_lines_are_read():
 
 def test_the_repositorys_locks_pin_every_file_by_hash():
     """What --require-hashes at converge needs (tools/lock.py writes them)."""
-    for lock in [ROOT / "roles/jupyterhub/files/hub.lock",
-                 ROOT / "molecule/operations/hub-previous.lock",
-                 *sorted((ROOT / "roles/hdf_env/files/pip").glob("*.lock"))]:
+    locks = [spec.with_suffix(".lock") for spec in sorted(ROOT.glob("roles/*/files/**/*.in"))]
+    assert len(locks) >= 4  # uv, py-rattler, the hub, the hdf5 environment
+    for lock in [*locks, ROOT / "molecule/operations/hub-previous.lock"]:
         text = lock.read_text()
         unhashed = [key for key, pin in venv.read_lock(text).items() if not pin.hashes]
         assert not unhashed, f"{lock.name}: {unhashed}"

@@ -21,6 +21,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "plugins/module_utils"))
 import pip_lock  # noqa: E402  (the reader the modules use)
 SPECS = [
+    ROOT / "roles/python_venv/files/uv.in",
+    ROOT / "roles/hdf_env/files/rattler.in",
     ROOT / "roles/jupyterhub/files/hub.in",
     *sorted((ROOT / "roles/hdf_env/files/pip").glob("*.in")),
 ]

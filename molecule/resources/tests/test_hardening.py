@@ -289,16 +289,20 @@ api = os.environ["JUPYTERHUB_API_URL"]
 req = urllib.request.Request(api + "/user", headers={
     "Authorization": "token " + os.environ["JUPYTERHUB_API_TOKEN"]})
 me = json.load(urllib.request.urlopen(req, timeout=10))["name"]
-try:
-    socket.create_connection(("127.0.0.1", 8001), 5).close()
-    proxy_api = "open"
-except OSError as e:
-    proxy_api = type(e).__name__
-print(json.dumps({"api": api, "me": me, "proxy_api": proxy_api}))
+proxy = {}
+for port in (8000, 8001):
+    try:
+        socket.create_connection(("127.0.0.1", port), 5).close()
+        proxy[port] = "open"
+    except OSError as e:
+        proxy[port] = type(e).__name__
+print(json.dumps({"api": api, "me": me, "proxy": proxy}))
 """)
     assert got["api"].startswith("http://127.0.0.1:8081/")
     assert got["me"] == alice_server.name
-    assert got["proxy_api"] == "ConnectionRefusedError"
+    # Neither the proxy's API nor its public port, where the hub would
+    # believe an X-Real-IP a server made up (the guests' cap per client).
+    assert got["proxy"] == {"8000": "ConnectionRefusedError", "8001": "ConnectionRefusedError"}
     # Root (the hub) still reaches the proxy's API, and the route to alice is there.
     routes = json.loads(host.check_output(
         "python3 -c \"import re, urllib.request as u; "
