@@ -1,4 +1,10 @@
 """The hdfgroup.hdfhub.venv module's reading of locks and venvs, and its plan."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
 
 from conftest import ROOT, load_module
@@ -78,3 +84,39 @@ def test_only_the_locks_source_packages_may_be_built():
 def test_a_lock_without_source_packages_is_wheels_only():
     lock = "a==1\nb==2\n"
     assert venv.binary_args(venv.read_lock(lock), venv.from_source(lock)) == ["--only-binary", ":all:"]
+
+
+SIX = "six==1.17.0"
+SIX_SHA256 = "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory):
+    """A directory holding six's wheel from PyPI, as an offline bundle would."""
+    found = tmp_path_factory.mktemp("wheels")
+    subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                    "--only-binary=:all:", "--dest", str(found), SIX], check=True)
+    return found
+
+
+def run_module(tmp_path, lock, wheels):
+    """The module as Ansible runs it (its own process, real uv), offline."""
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
+        "path": str(tmp_path / "venv"), "lock": lock, "python": sys.executable,
+        "uv": shutil.which("uv", path=os.path.dirname(sys.executable)),
+        "cache_dir": str(tmp_path / "cache"),
+        "install_args": ["--offline", "--no-index", f"--find-links={wheels}"]}}))
+    proc = subprocess.run([sys.executable, str(ROOT / "plugins/modules/venv.py"), str(args)],
+                          capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "collections")})
+    return json.loads(proc.stdout)
+
+
+def test_a_wheel_unlike_its_locks_hash_is_refused(tmp_path, wheels):
+    """Wherever a wheel comes from (here an offline directory), uv installs
+    it only if it has one of its pin's hashes."""
+    wrong = run_module(tmp_path, f"{SIX} --hash=sha256:{'0' * 64}\n", wheels)
+    assert wrong.get("failed") and "hash" in wrong["stderr"].lower(), wrong
+    right = run_module(tmp_path, f"{SIX} \\\n    --hash=sha256:{SIX_SHA256}\n", wheels)
+    assert not right.get("failed") and right["installed"] == [SIX], right
