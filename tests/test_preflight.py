@@ -473,6 +473,10 @@ BAD_INPUT = [
                  ["hdfhub_offline_bundle", "damaged (sha256 differs from the manifest): "
                   "wheels/h5py-3.16.0-cp311-cp311-manylinux_2_28_x86_64.whl"],
                  id="offline-bundle-damaged-file"),
+    # HSDS (roles/hsds).
+    pytest.param({"hdfhub_hsds_enabled": True, "hdfhub_hsds_data_nodes": 0},
+                 ["hdfhub_hsds_data_nodes is 0", "at least one data node", "1 to 8"],
+                 id="hsds-no-data-nodes"),
     # Firewall (roles/firewall).
     pytest.param({"hdfhub_firewall_allowed_tcp_ports": [22, 443, 70000]},
                  ["hdfhub_firewall_allowed_tcp_ports", "'70000'", "1 to 65535"],

@@ -435,6 +435,37 @@ def test_unit_exposure_meets_the_goal(unit, tmp_path):
     assert float(found.group(1)) <= 5.0
 
 
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
+@pytest.mark.parametrize("node,unit", [("sn", "hdfhub-hsds.service"), ("dn", "hdfhub-hsds-dn@.service")])
+def test_hsds_units_have_no_network_and_meet_the_goal(node, unit, tmp_path):
+    text = render("hsds", "hsds-node.service.j2", __hsds_node=node,
+                  hdfhub_hsds_enabled=True, hdfhub_hsds_data_nodes=3)
+    assert "PrivateNetwork=yes" in text and "RestrictAddressFamilies=AF_UNIX\n" in text
+    sockets = ",".join(f"http+unix://%%2Frun%%2Fhdfhub-hsds%%2Fdn_{n}.sock" for n in range(3))
+    assert f"--dn_urls={sockets}" in text
+    if node == "sn":
+        assert "Wants=hdfhub-hsds-dn@0.service hdfhub-hsds-dn@1.service hdfhub-hsds-dn@2.service" in text
+    path = tmp_path / unit.replace("@", "")
+    path.write_text(text)
+    out = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(path)],
+                         capture_output=True, text=True).stdout
+    found = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
+    assert found, out
+    assert float(found.group(1)) <= 5.0
+
+
+@pytest.mark.parametrize("endpoint", ["", "http://127.0.0.1:5101"])
+def test_hsds_reaches_the_spawner_only_when_on(endpoint, tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2", jupyterhub_hsds_endpoint=endpoint, **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    if endpoint:
+        assert c.HdfhubSpawner.hsds_endpoint == endpoint
+        assert c.HdfhubSpawner.hsds_salt_file == "/etc/hdfhub/hsds/salt.env"
+        assert c.HdfhubSpawner.hsds_admin_user == "HdfhubAdmin"
+    else:
+        assert "hsds_endpoint" not in c.HdfhubSpawner
+
+
 def test_workshop_accounts_may_log_in(tmp_path):
     text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_users=["bob"],
                   hdfhub_workshop_accounts={"count": 2, "prefix": "ws"}, **HUB)

@@ -24,6 +24,7 @@ SPECS = [
     ROOT / "roles/python_venv/files/uv.in",
     ROOT / "roles/hdf_env/files/rattler.in",
     ROOT / "roles/jupyterhub/files/hub.in",
+    ROOT / "roles/hsds/files/hsds.in",
     *sorted((ROOT / "roles/hdf_env/files/pip").glob("*.in")),
 ]
 # The Python of the first system in the support matrix (tools/support.py),
@@ -50,6 +51,10 @@ BUILD_HEADER = "# hdfhub-build:"
 ALSO_SERVED = [(python, f"{arch}-manylinux_2_36") for python in support.pythons()
                for arch in ("x86_64", "aarch64")
                if (python, f"{arch}-manylinux_2_36") != (TARGET_PYTHON, TARGET_PLATFORM)]
+# Specs served on fewer systems, by spec file name. hsds: bitshuffle has
+# wheels for Python 3.11 and 3.12 on x86_64 only (the hsds role's preflight
+# check says so to a host it cannot serve).
+SERVED_ONLY = {"hsds.in": [("3.12", "x86_64-manylinux_2_36")]}
 
 
 def compile_(src: pathlib.Path, python: str, platform: str, *extra: str) -> str:
@@ -79,10 +84,11 @@ def lock(spec: pathlib.Path, upgrade: bool) -> None:
              "-o", str(out.relative_to(ROOT)), *omit, *allow, *(["--upgrade"] if upgrade else []))
     header = [f"{HEADER} {' '.join(source)}", *build_lines()] if source else []
     out.write_text("".join(f"{line}\n" for line in header) + out.read_text())
-    for python, platform in ALSO_SERVED:
+    served = SERVED_ONLY.get(spec.name, ALSO_SERVED)
+    for python, platform in served:
         # Fails if some pin has no wheel there.
         compile_(out.relative_to(ROOT), python, platform, "--no-deps", *allow)
-    print(f"locked {out.relative_to(ROOT)} (also checked for {ALSO_SERVED})")
+    print(f"locked {out.relative_to(ROOT)} (also checked for {served})")
 
 
 def main() -> int:

@@ -29,6 +29,7 @@ from traitlets import Bool, Dict, Float, Integer, Unicode, default
 
 from hdfhub import guests
 from hdfhub import users
+from hdfhub.hsds import Hsds
 
 # How often a starting server's port is tried.
 PORT_POLL_S = 0.05
@@ -137,6 +138,24 @@ class HdfhubSpawner(SystemdSpawner):
     def _default_start_slots(self):
         return os.cpu_count() or 1
 
+    hsds_endpoint = Unicode(
+        "", config=True, help="HSDS for h5pyd, on loopback (HS_ENDPOINT); empty: none.")
+    hsds_salt_file = Unicode(
+        config=True, help="Root-only file (PASSWORD_SALT=...) HSDS checks passwords with.")
+    hsds_admin_user = Unicode(config=True, help="HSDS's administrator, who makes users' folders.")
+
+    @property
+    def hsds(self):
+        if not self.hsds_endpoint:
+            return None
+        return Hsds(self.hsds_endpoint, self.hsds_salt_file, self.hsds_admin_user, self.log)
+
+    def get_env(self):
+        env = super().get_env()
+        if self.hsds:
+            env.update(self.hsds.environment(self.user.name))
+        return env
+
     def _expand_user_vars(self, string):
         name = self.user.name
         if self.create_accounts:
@@ -190,6 +209,8 @@ class HdfhubSpawner(SystemdSpawner):
             # and would only break `sudo apt install`.
             extra.update(confinement(entry.pw_dir))
         self.unit_extra_properties = extra
+        if self.hsds:
+            await self.hsds.ensure_folder(self.user.name)
         if HdfhubSpawner._start_slots is None:
             HdfhubSpawner._start_slots = asyncio.Semaphore(self.start_slots)
         async with HdfhubSpawner._start_slots:
@@ -203,3 +224,5 @@ class HdfhubSpawner(SystemdSpawner):
         accounts and homes stay (removing them is the site's decision)."""
         if guests.is_guest(self.user):
             await asyncio.to_thread(users.remove_guest, self.user.name)
+            if self.hsds:
+                await self.hsds.remove_folder(self.user.name)

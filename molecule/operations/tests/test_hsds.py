@@ -1,0 +1,158 @@
+"""HSDS on the hub (hdfhub_hsds_enabled in this scenario): real hub users,
+through kernels the hub spawned, use h5pyd with nothing configured; HSDS
+keeps each user's folder to its owner, serves the shared sample to
+everyone, and no user process reaches it except through nginx on loopback."""
+import json
+import re
+import shlex
+
+import pytest
+
+from hubfixtures import HubUser
+
+SOCKETS = "/run/hdfhub-hsds"
+
+
+def run_json(user, code):
+    return json.loads(user.run_code(code).strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def bob(ca_file):
+    return HubUser("bob", ca_file).login()
+
+
+@pytest.fixture(scope="module")
+def servers(alice, bob):
+    alice.start()
+    bob.start()
+    yield alice, bob
+    alice.stop()
+    bob.stop()
+
+
+def status(host, path, user=""):
+    """HTTP status and body of a GET to HSDS through nginx on loopback, from
+    the host, as `user` with a wrong password (or anonymously)."""
+    code = f"""
+import base64, json, urllib.error, urllib.request
+request = urllib.request.Request("http://127.0.0.1:5101{path}")
+if {user!r}:
+    request.add_header("Authorization", "Basic " + base64.b64encode(b"{user}:wrong").decode())
+try:
+    with urllib.request.urlopen(request, timeout=30) as r:
+        print(json.dumps([r.status, r.read().decode()]))
+except urllib.error.HTTPError as e:
+    print(json.dumps([e.code, ""]))
+"""
+    return json.loads(host.check_output(f"python3 -c {shlex.quote(code)}"))
+
+
+def test_hsds_is_ready_with_its_data_nodes(host):
+    code, body = status(host, "/about")
+    assert code == 200
+    about = json.loads(body)
+    assert about["state"] == "READY" and about["node_count"] == 2
+
+
+def test_hsds_listens_on_no_network_port(host):
+    """Its nodes have no network at all (Unix sockets only); nginx serves it
+    on loopback, and nothing on any other address."""
+    listening = host.check_output("ss -Htlnp")
+    assert "hsds-node" not in listening and "python" not in listening.split("users:")[0]
+    ports = {line.split()[3] for line in listening.splitlines() if ":5101" in line.split()[3]}
+    assert ports == {"127.0.0.1:5101"}
+
+
+@pytest.mark.parametrize("unit", ["hdfhub-hsds.service", "hdfhub-hsds-dn@0.service"])
+def test_units_are_hardened(host, unit):
+    out = host.check_output(f"systemd-analyze security {unit}")
+    exposure = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
+    assert exposure <= 5.0
+
+
+def test_a_user_writes_and_reads_back_in_their_own_folder(servers):
+    alice, _ = servers
+    got = run_json(alice, """
+import json, os
+import h5pyd, numpy as np
+path = f"/home/{os.environ['HS_USERNAME']}/written.h5"
+data = np.arange(200_000, dtype="f8").reshape(200, 1000)
+with h5pyd.File(path, "w") as f:
+    f.create_dataset("x", data=data, chunks=(50, 250), compression="gzip")
+with h5pyd.File(path, "r") as f:
+    back = f["x"][...]
+    chunks = f["x"].chunks
+print(json.dumps({"same": bool((back == data).all()), "chunks": list(chunks),
+                  "user": os.environ["HS_USERNAME"], "endpoint": os.environ["HS_ENDPOINT"]}))
+""")
+    assert got == {"same": True, "chunks": [50, 250], "user": "alice",
+                   "endpoint": "http://127.0.0.1:5101"}
+
+
+def test_another_user_is_refused_in_that_folder(servers):
+    alice, bob = servers
+    run_json(alice, """
+import h5pyd
+with h5pyd.File("/home/alice/private.h5", "w") as f:
+    f["x"] = [1, 2, 3]
+print("{}")
+""")
+    got = run_json(bob, """
+import json
+import h5pyd
+result = {}
+for mode, path in [("r", "/home/alice/private.h5"), ("w", "/home/alice/bobs.h5"),
+                   ("a", "/home/alice/private.h5")]:
+    try:
+        h5pyd.File(path, mode).close()
+        result[mode] = "allowed"
+    except OSError as e:
+        result[mode] = getattr(e, "errno", None) or str(e)
+print(json.dumps(result))
+""")
+    assert got == {"r": 403, "w": 403, "a": 403}
+
+
+def test_everyone_reads_the_shared_sample_as_h5py_does(servers):
+    for user in servers:
+        got = run_json(user, """
+import json, os
+import h5py, h5pyd, hdf5plugin, numpy as np
+local = h5py.File(os.path.expanduser("~/shared/data/sample.h5"), "r")
+remote = h5pyd.File("/shared/sample.h5", "r")
+names = []
+local.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+same = {n: bool(np.array_equal(local[n][...], remote[n][...])) for n in names}
+try:
+    h5pyd.File("/shared/mine.h5", "w").close()
+    write = "allowed"
+except OSError as e:
+    write = getattr(e, "errno", None) or str(e)
+print(json.dumps({"same": same, "write": write}))
+""")
+        assert got["same"] and all(got["same"].values()), got
+        assert got["write"] == 403
+
+
+def test_a_wrong_password_is_refused(host):
+    assert status(host, "/?domain=/home/alice/written.h5", user="alice")[0] == 401
+
+
+def test_no_user_reaches_the_nodes_sockets(servers):
+    alice, _ = servers
+    got = run_json(alice, f"""
+import json, socket
+result = {{}}
+for name in ["sn.sock", "dn_0.sock", "dn_1.sock"]:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect("{SOCKETS}/" + name)
+        result[name] = "open"
+    except OSError as e:
+        result[name] = type(e).__name__
+    finally:
+        s.close()
+print(json.dumps(result))
+""")
+    assert "open" not in got.values(), got

@@ -1,0 +1,58 @@
+"""HSDS (the HDF5 REST service) for each user, when the hsds role runs it.
+
+HSDS checks a password as the first 32 hex digits of sha512(name + salt),
+with a salt only root reads (roles/hsds). So every hub user, guests
+included, has credentials from the moment they exist, without HSDS keeping
+a list of users or restarting for a new one; the spawner puts them in the
+server's environment, which only the user's own processes read. Each user
+owns the folder /home/<name>/ there, made by HSDS's administrator at their
+first start; a guest's goes with the guest.
+"""
+import hashlib
+import json
+import urllib.parse
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+
+class Hsds:
+    def __init__(self, endpoint, salt_file, admin_user, log):
+        self.endpoint = endpoint
+        self.salt_file = salt_file
+        self.admin_user = admin_user
+        self.log = log
+
+    def password(self, name):
+        with open(self.salt_file, encoding="utf-8") as f:
+            salt = f.read().strip().split("=", 1)[1]
+        return hashlib.sha512((name + salt).encode("utf-8")).hexdigest()[:32]
+
+    def environment(self, name):
+        return {"HS_ENDPOINT": self.endpoint, "HS_USERNAME": name, "HS_PASSWORD": self.password(name)}
+
+    async def _as_admin(self, method, path, domain, body=None):
+        url = f"{self.endpoint}{path}?{urllib.parse.urlencode({'domain': domain})}"
+        request = HTTPRequest(
+            url, method=method, body=None if body is None else json.dumps(body),
+            headers={"Content-Type": "application/json"}, auth_username=self.admin_user,
+            auth_password=self.password(self.admin_user), request_timeout=60)
+        return await AsyncHTTPClient().fetch(request, raise_error=False)
+
+    async def ensure_folder(self, name):
+        """/home/<name>/, owned by name: made once, then 409."""
+        response = await self._as_admin("PUT", "/", f"/home/{name}", {"folder": True, "owner": name})
+        if response.code not in (201, 409):
+            self.log.warning("HSDS folder /home/%s/: %s %s", name, response.code, response.reason)
+
+    async def remove_folder(self, name):
+        """/home/<name>/ and everything in it (HSDS removes only empty folders)."""
+        await self._remove(f"/home/{name}")
+
+    async def _remove(self, domain):
+        listing = await self._as_admin("GET", "/domains", domain + "/")
+        if listing.code == 200:
+            for item in json.loads(listing.body).get("domains", []):
+                await self._remove(item["name"])
+        response = await self._as_admin("DELETE", "/", domain)
+        if response.code not in (200, 404):
+            self.log.warning("HSDS domain %s not removed: %s %s", domain, response.code, response.reason)
