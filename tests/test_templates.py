@@ -420,19 +420,23 @@ def test_firewall_opens_only_the_listed_ports(ports, rule):
     assert 'oif != lo meta skgid "jupyterhub-guests" reject' in conf
 
 
+def exposure(path, text):
+    """systemd-analyze security's overall exposure of a unit file with this text."""
+    path.write_text(text)
+    out = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(path)],
+                         capture_output=True, text=True).stdout
+    found = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
+    assert found, out
+    return float(found.group(1))
+
+
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
 @pytest.mark.parametrize("unit", ["jupyterhub.service", "jupyterhub-proxy.service"])
 def test_unit_exposure_meets_the_goal(unit, tmp_path):
     """Issue 5's goal: systemd-analyze security rates each unit 5.0 or less."""
     text = render("jupyterhub", f"{unit}.j2",
                   __jupyterhub_node="/opt/hdfhub/hub/bin/node", **HUB)
-    path = tmp_path / unit
-    path.write_text(text)
-    out = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(path)],
-                         capture_output=True, text=True).stdout
-    found = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
-    assert found, out
-    assert float(found.group(1)) <= 5.0
+    assert exposure(tmp_path / unit, text) <= 5.0
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
@@ -445,13 +449,7 @@ def test_hsds_units_have_no_network_and_meet_the_goal(node, unit, tmp_path):
     assert f"--dn_urls={sockets}" in text
     if node == "sn":
         assert "Wants=hdfhub-hsds-dn@0.service hdfhub-hsds-dn@1.service hdfhub-hsds-dn@2.service" in text
-    path = tmp_path / unit.replace("@", "")
-    path.write_text(text)
-    out = subprocess.run(["systemd-analyze", "security", "--offline=yes", str(path)],
-                         capture_output=True, text=True).stdout
-    found = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out)
-    assert found, out
-    assert float(found.group(1)) <= 5.0
+    assert exposure(tmp_path / unit.replace("@", ""), text) <= 5.0
 
 
 @pytest.mark.parametrize("endpoint", ["", "http://127.0.0.1:5101"])
