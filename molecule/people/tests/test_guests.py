@@ -10,7 +10,9 @@ browser guest logs out, the others are left to the guest culler, and the
 last test re-converges with a short maximum age.
 """
 import datetime
+import json
 import re
+import shlex
 import time
 
 import pytest
@@ -120,6 +122,49 @@ def test_guests_get_separate_temporary_users(two_guests, host):
     # Other homes do not even exist for a guest's server.
     assert one.run_code(f"import os; print(os.path.exists('/home/{account(two.name)}'))"
                         ).strip() == "False"
+
+
+def hsds_as_admin(host, query):
+    """Status of a GET to HSDS's service node as its administrator, from the
+    host (the password derives from the root-only salt, as the hub's do)."""
+    code = f"""
+import base64, hashlib, http.client, socket
+salt = open("/etc/hdfhub/hsds/salt.env").read().strip().split("=", 1)[1]
+name = "HdfhubAdmin"
+secret = hashlib.sha512((name + salt).encode()).hexdigest()[:32]
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect("/run/hdfhub-hsds/sn.sock")
+c = Conn("localhost")
+c.request("GET", "{query}", headers={{"Authorization": "Basic " + base64.b64encode(
+    f"{{name}}:{{secret}}".encode()).decode()}})
+print(c.getresponse().status)
+"""
+    return int(host.check_output(f"python3 -c {shlex.quote(code)}"))
+
+
+def test_guests_read_the_shared_hsds_data_and_own_a_folder(two_guests, host):
+    """HSDS is on in this scenario: a guest's kernel has credentials, reads
+    /shared/, writes only in its own folder, and its folder exists for it."""
+    one, two = two_guests
+    got = one.run_code(f"""
+import json, h5pyd
+result = {{"shared": sorted(h5pyd.File("/shared/sample.h5", "r"))}}
+with h5pyd.File("/home/{one.name}/mine.h5", "w") as f:
+    f["x"] = [1, 2, 3]
+for path in ["/home/{two.name}/theirs.h5", "/shared/mine.h5"]:
+    try:
+        h5pyd.File(path, "w").close()
+        result[path] = "allowed"
+    except OSError as e:
+        result[path] = e.errno
+print(json.dumps(result))
+""").strip().splitlines()[-1]
+    result = json.loads(got)
+    assert result["shared"], result
+    assert result[f"/home/{two.name}/theirs.h5"] == 403 and result["/shared/mine.h5"] == 403
+    assert hsds_as_admin(host, f"/?domain=/home/{one.name}/mine.h5") == 200
 
 
 def test_guests_get_their_own_limits(two_guests, host):
@@ -247,6 +292,9 @@ def test_idle_guests_are_deleted_but_staff_stay(two_guests, admin, ca_file, host
         wait_for(lambda: not guests(admin), CULL_WAIT, interval=5, what="guests culled")
         for name in names:
             wait_for(lambda: gone(host, name), 60, what=f"{name} removed from the host")
+            # Its HSDS folder goes with it (410: HSDS's word for deleted).
+            wait_for(lambda: hsds_as_admin(host, f"/?domain=/home/{name}") in (404, 410), 30,
+                     what=f"{name}'s HSDS folder removed")
         assert (linus.server() or {}).get("ready")
         assert host.user(account("linus")).exists
     finally:

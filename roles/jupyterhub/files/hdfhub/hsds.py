@@ -54,5 +54,5 @@ class Hsds:
             for item in json.loads(listing.body).get("domains", []):
                 await self._remove(item["name"])
         response = await self._as_admin("DELETE", "/", domain)
-        if response.code not in (200, 404):
+        if response.code not in (200, 404, 410):  # 410: deleted before
             self.log.warning("HSDS domain %s not removed: %s %s", domain, response.code, response.reason)
