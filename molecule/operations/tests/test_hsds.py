@@ -141,6 +141,42 @@ def test_a_wrong_password_is_refused(host):
     assert status(host, "/?domain=/home/alice/written.h5", user="alice")[0] == 401
 
 
+def test_the_featured_hsds_notebook_runs_in_a_users_kernel(servers):
+    """05-hsds, top to bottom, as a user who configured nothing: its cells
+    assert what they show (same bytes as h5py, the write read back, two
+    refusals), so running them is the test."""
+    _, bob = servers
+    got = run_json(bob, """
+import json, os
+os.chdir(os.path.expanduser("~/shared/featured"))
+with open("05-hsds.ipynb") as f:
+    cells = [c for c in json.load(f)["cells"] if c["cell_type"] == "code"]
+for cell in cells:
+    exec("".join(cell["source"]))
+print(json.dumps([len(cells), sorted(h5pyd.Folder(home))]))
+""")
+    assert got[0] >= 5 and "05-hsds.h5" in got[1]
+
+
+def test_nginx_reaches_the_service_node_and_no_data_node(host):
+    """Its group opens the service node's socket (which asks for a password);
+    a data node's, which asks for none, is the service's alone."""
+    code = f"""
+import json, socket
+result = {{}}
+for name in ["sn.sock", "dn_0.sock"]:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect("{SOCKETS}/" + name)
+        result[name] = "open"
+    except OSError as e:
+        result[name] = type(e).__name__
+print(json.dumps(result))
+"""
+    got = json.loads(host.check_output(f"runuser -u www-data -- python3 -c {shlex.quote(code)}"))
+    assert got == {"sn.sock": "open", "dn_0.sock": "PermissionError"}
+
+
 def test_no_user_reaches_the_nodes_sockets(servers):
     alice, _ = servers
     got = run_json(alice, f"""
