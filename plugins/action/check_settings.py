@@ -5,11 +5,14 @@ Ansible's own spec check converts before it judges ('a,b' passes as a list,
 5 as a string), and the role then fails later on the unconverted value with
 an internal error. This check does not convert: a value must already have
 the spec's type, at every depth (list elements, the keys of a mapping, the
-entries of a list of mappings). Each problem names the variable as the user
+entries of a list of mappings). With `unknown_prefix`, a variable of that
+prefix that the spec does not know (a misspelt setting) is a problem too.
+Each problem names the variable as the user
 wrote it: a role variable whose default derives from a site setting, such
 as `jupyterhub_mem_limit: "{{ hdfhub_mem_limit }}"`, is reported under the
 (first) setting's name unless the inventory overrides it.
 """
+import difflib
 import re
 
 import yaml
@@ -155,6 +158,14 @@ class ActionModule(ActionBase):
                 problems.append(f"{names[name]} cannot be worked out: {err.message}")
                 continue
             problems += check(names[name], value, option, raw)
+        prefix = args.get("unknown_prefix")
+        if prefix:
+            # A misspelt setting would otherwise be ignored without a word.
+            known = list(spec.get("options") or {})
+            for name in sorted(k for k in task_vars if k.startswith(prefix) and k not in known):
+                near = difflib.get_close_matches(name, known, n=1)
+                problems.append(f"{name} is not a setting" + (f"; did you mean {near[0]}?" if near else ".")
+                                + " The settings are listed in docs/reference/variables.md.")
         result["names"] = names
         if problems:
             result.update(failed=True, msg=" ".join(problems), problems=problems)

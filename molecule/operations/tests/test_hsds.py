@@ -2,13 +2,16 @@
 through kernels the hub spawned, use h5pyd with nothing configured; HSDS
 keeps each user's folder to its owner, serves the shared sample to
 everyone, and no user process reaches it except through nginx on loopback."""
+import concurrent.futures
+import configparser
 import json
 import re
 import shlex
 
 import pytest
+import requests
 
-from hubfixtures import HubUser
+from hubfixtures import HTTP, HTTPS, HubUser
 
 SOCKETS = "/run/hdfhub-hsds"
 
@@ -57,7 +60,7 @@ def test_hsds_is_ready_with_its_data_nodes(host):
 
 def test_hsds_listens_on_no_network_port(host):
     """Its nodes have no network at all (Unix sockets only); nginx serves it
-    on loopback, and nothing on any other address."""
+    on loopback, and from outside only over TLS (hdfhub_hsds_public here)."""
     listening = host.check_output("ss -Htlnp")
     assert "hsds-node" not in listening and "python" not in listening.split("users:")[0]
     ports = {line.split()[3] for line in listening.splitlines() if ":5101" in line.split()[3]}
@@ -194,3 +197,48 @@ for name in ["sn.sock", "dn_0.sock", "dn_1.sock"]:
 print(json.dumps(result))
 """)
     assert "open" not in got.values(), got
+
+
+def laptop_settings(user):
+    """The user's h5pyd settings from the hub's credentials page."""
+    r = user.session.get(f"{HTTPS}/hub/hsds-credentials", timeout=30)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    parser = configparser.ConfigParser()
+    parser.read_string("[hs]\n" + r.text)
+    return dict(parser["hs"])
+
+
+def test_a_laptop_reaches_a_users_folder_over_tls(servers, ca_file):
+    """hdfhub_hsds_public: the settings page gives each user the endpoint and
+    their own password; HSDS answers them over TLS, and only them."""
+    alice, bob = servers
+    settings = laptop_settings(alice)
+    assert settings["hs_endpoint"] == "https://hub.test/hsds" and settings["hs_username"] == "alice"
+    assert laptop_settings(bob)["hs_password"] != settings["hs_password"]
+    # The tests reach nginx on a published port, not the endpoint's 443.
+    url = f"{HTTPS}/hsds/?domain=/home/alice"
+    r = requests.get(url, auth=("alice", settings["hs_password"]), verify=ca_file, timeout=30)
+    assert r.status_code == 200 and r.json()["owner"] == "alice"
+    assert requests.get(url, auth=("alice", "wrong"), verify=ca_file, timeout=30).status_code == 401
+    assert requests.get(f"{HTTPS}/hsds/about", verify=ca_file, timeout=30).json()["state"] == "READY"
+
+
+def test_the_credentials_page_needs_a_login(ca_file):
+    r = requests.get(f"{HTTPS}/hub/hsds-credentials", verify=ca_file, timeout=30, allow_redirects=False)
+    assert r.status_code == 302 and "/hub/login" in r.headers["Location"]
+
+
+def test_hsds_is_never_served_in_plain_http():
+    r = requests.get(f"{HTTP}/hsds/about", timeout=30, allow_redirects=False)
+    assert r.status_code == 301 and r.headers["Location"].startswith("https://")
+
+
+def test_one_client_flooding_hsds_gets_429(ca_file):
+    """nginx_tls_service_rate: beyond the rate and its queue (200), one
+    address's requests are refused before they reach HSDS."""
+    def get(_):
+        return requests.get(f"{HTTPS}/hsds/about", verify=ca_file, timeout=60).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        codes = list(pool.map(get, range(600)))
+    assert codes.count(429) > 0 and codes.count(200) >= 200, {c: codes.count(c) for c in set(codes)}

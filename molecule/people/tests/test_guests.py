@@ -165,6 +165,11 @@ print(json.dumps(result))
     assert result["shared"], result
     assert result[f"/home/{two.name}/theirs.h5"] == 403 and result["/shared/mine.h5"] == 403
     assert hsds_as_admin(host, f"/?domain=/home/{one.name}/mine.h5") == 200
+    # HSDS is public here too: the credentials page knows the guest, and its
+    # password is the one its kernel has.
+    page = one.session.get(f"{HTTPS}/hub/hsds-credentials", timeout=30).text
+    kernel = one.run_code("import os; print(os.environ['HS_PASSWORD'])").strip().splitlines()[-1]
+    assert f"hs_username = {one.name}\n" in page and f"hs_password = {kernel}\n" in page
 
 
 def test_guests_get_their_own_limits(two_guests, host):

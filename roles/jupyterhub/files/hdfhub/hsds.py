@@ -6,13 +6,17 @@ included, has credentials from the moment they exist, without HSDS keeping
 a list of users or restarting for a new one; the spawner puts them in the
 server's environment, which only the user's own processes read. Each user
 owns the folder /home/<name>/ there, made by HSDS's administrator at their
-first start; a guest's goes with the guest.
+first start; a guest's goes with the guest. When HSDS is public, the hub
+also serves each user their credentials at /hub/hsds-credentials.
 """
 import hashlib
 import json
 import urllib.parse
 
+from jupyterhub.handlers import BaseHandler
+from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from traitlets import Unicode, import_item
 
 
 class Hsds:
@@ -56,3 +60,39 @@ class Hsds:
         response = await self._as_admin("DELETE", "/", domain)
         if response.code not in (200, 404, 410):  # 410: deleted before
             self.log.warning("HSDS domain %s not removed: %s %s", domain, response.code, response.reason)
+
+
+class CredentialsHandler(BaseHandler):
+    """The logged-in user's own h5pyd settings, as a file to save as ~/.hscfg
+    on their own machine (HSDS served from outside)."""
+
+    @web.authenticated
+    def get(self):
+        name = self.current_user.name
+        hsds = Hsds(self.authenticator.hsds_public_endpoint, self.authenticator.hsds_salt_file,
+                    "", self.log)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("Content-Disposition", 'attachment; filename="hscfg"')
+        self.set_header("Cache-Control", "no-store")
+        self.write(f"# h5pyd's settings for {name} on this hub: save as ~/.hscfg\n"
+                   f"hs_endpoint = {hsds.endpoint}\n"
+                   f"hs_username = {name}\n"
+                   f"hs_password = {hsds.password(name)}\n")
+
+
+def with_credentials_page(authenticator_class):
+    """The authenticator class (an import name or a class), with the
+    credentials page among its handlers: an authenticator's handlers are
+    JupyterHub's supported way to add a hub page."""
+    base = import_item(authenticator_class) if isinstance(authenticator_class, str) else authenticator_class
+
+    class HsdsAuthenticator(base):
+        hsds_public_endpoint = Unicode(
+            config=True, help="HSDS as a laptop reaches it, e.g. https://hub.example.org/hsds.")
+        hsds_salt_file = Unicode(
+            config=True, help="Root-only file (PASSWORD_SALT=...) HSDS checks passwords with.")
+
+        def get_handlers(self, app):
+            return [("/hsds-credentials", CredentialsHandler)] + super().get_handlers(app)
+
+    return HsdsAuthenticator
