@@ -2,7 +2,8 @@
 backup (playbooks/backup.yml) into a repository outside the container, the
 container destroyed, a fresh one converged with site.yml, the snapshot
 restored (playbooks/restore.yml), and then the same files, byte for byte,
-the same hub users, working logins and servers that start.
+the same HSDS domains, the same hub users, working logins and servers that
+start.
 
 The fresh host gets one extra account before its converge, so every hub
 account has another UID than on the old host: restore.yml must give each
@@ -28,20 +29,22 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 ANSIBLE_PLAYBOOK = str(pathlib.Path(sys.executable).with_name("ansible-playbook"))
 NAME = "hdfhub-backup"
 PEOPLE = ["alice", "dave"]
+# A file in the home, and a domain in the user's HSDS folder (HSDS is on in
+# this scenario: its storage and salt are backed up with the hub).
 CODE = """
-import json, os, h5py, numpy as np
+import json, os, h5py, h5pyd, numpy as np
 rng = np.random.default_rng()
 with h5py.File("results/data.h5", "w") as f:
     f.create_dataset("x", data=rng.random((200, 50)), compression="gzip")
 with open("results/blob.bin", "wb") as f:
     f.write(os.urandom(1 << 20))
-with h5py.File("results/data.h5") as f:
-    print(json.dumps(float(f["x"][()].sum())))
+with h5pyd.File(f"/home/{os.environ['HS_USERNAME']}/kept.h5", "w") as f:
+    f.create_dataset("y", data=rng.random((100, 100)), chunks=(25, 100), compression="gzip")
 """
 READ = """
-import json, h5py
-with h5py.File("results/data.h5") as f:
-    print(json.dumps(float(f["x"][()].sum())))
+import json, os, h5py, h5pyd
+with h5py.File("results/data.h5") as f, h5pyd.File(f"/home/{os.environ['HS_USERNAME']}/kept.h5") as g:
+    print(json.dumps([float(f["x"][()].sum()), float(g["y"][()].sum())]))
 """
 NOTEBOOK = {"type": "notebook", "content": {
     "nbformat": 4, "nbformat_minor": 5, "metadata": {},
@@ -161,7 +164,8 @@ def cycle(ca_file, admin):
         assert r.status_code in (200, 201), r.text
         r = user.api("PUT", f"/user/{name}/api/contents/results/analysis.ipynb", json=NOTEBOOK)
         assert r.status_code in (200, 201), r.text
-        sums[name] = json.loads(user.run_code(CODE))
+        user.run_code(CODE)
+        sums[name] = json.loads(user.run_code(READ))
         user.stop()
     before = {"files": files(), "uids": {n: uid(n) for n in PEOPLE}, "sums": sums,
               "users": sorted(u["name"] for u in admin.api("GET", "/hub/api/users").json())}

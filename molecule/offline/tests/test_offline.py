@@ -138,3 +138,25 @@ def test_missing_bundle_fails_in_preflight(host, tmp_path):
     result = run_site({"hdfhub_offline_bundle": tmp_path / "nowhere.tar"})
     assert result.returncode != 0
     assert f"hdfhub_offline_bundle: {tmp_path / 'nowhere.tar'} is not a readable bundle" in result.stdout
+
+
+def test_hsds_runs_from_the_bundle_with_no_network(host, alice_server):
+    """HSDS came from the bundle's wheels (the host has no network); a user's
+    kernel reads the shared sample through it and writes a domain of its own,
+    and the deploy-time check ran 05-hsds the same way."""
+    with tarfile.open(BUNDLE) as tar:
+        wheels = [n for n in tar.getnames() if n.startswith("wheels/hsds-")]
+    assert wheels and host.file("/opt/hdfhub/hsds/bin/hsds-node").exists
+    got = json.loads(alice_server.run_code("""
+import json, os
+import h5pyd, numpy as np
+with h5pyd.File("/shared/sample.h5", "r") as f:
+    shape = list(f["climate/temperature"].shape)
+with h5pyd.File(f"/home/{os.environ['HS_USERNAME']}/offline.h5", "w") as f:
+    f["x"] = np.arange(1000)
+with h5pyd.File(f"/home/{os.environ['HS_USERNAME']}/offline.h5", "r") as f:
+    total = int(f["x"][()].sum())
+print(json.dumps([shape, total]))
+""").strip().splitlines()[-1])
+    assert got == [[30, 18, 36], 499500]
+    assert host.file("/srv/hdfhub/shared/featured/05-hsds.ipynb").exists

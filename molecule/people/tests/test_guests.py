@@ -144,6 +144,23 @@ print(c.getresponse().status)
     return int(host.check_output(f"python3 -c {shlex.quote(code)}"))
 
 
+def hsds_as(host, name, query):
+    """Status of a GET to HSDS through nginx on loopback, with name's own
+    credentials (derived from the salt, as the hub derives them)."""
+    code = f"""
+import base64, hashlib, urllib.error, urllib.request
+salt = open("/etc/hdfhub/hsds/salt.env").read().strip().split("=", 1)[1]
+secret = hashlib.sha512(("{name}" + salt).encode()).hexdigest()[:32]
+request = urllib.request.Request("http://127.0.0.1:5101{query}")
+request.add_header("Authorization", "Basic " + base64.b64encode(f"{name}:{{secret}}".encode()).decode())
+try:
+    print(urllib.request.urlopen(request, timeout=30).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+"""
+    return int(host.check_output(f"python3 -c {shlex.quote(code)}"))
+
+
 def test_guests_read_the_shared_hsds_data_and_own_a_folder(two_guests, host):
     """HSDS is on in this scenario: a guest's kernel has credentials, reads
     /shared/, writes only in its own folder, and its folder exists for it."""
@@ -294,12 +311,15 @@ def test_idle_guests_are_deleted_but_staff_stay(two_guests, admin, ca_file, host
     try:
         names = guests(admin)
         assert {g.name for g in two_guests} <= set(names)
+        assert {hsds_as(host, name, "/?domain=/shared/sample.h5") for name in names} == {200}
         wait_for(lambda: not guests(admin), CULL_WAIT, interval=5, what="guests culled")
         for name in names:
             wait_for(lambda: gone(host, name), 60, what=f"{name} removed from the host")
             # Its HSDS folder goes with it (410: HSDS's word for deleted).
             wait_for(lambda: hsds_as_admin(host, f"/?domain=/home/{name}") in (404, 410), 30,
                      what=f"{name}'s HSDS folder removed")
+            # Its credentials no longer open even what everyone reads.
+            assert hsds_as(host, name, "/?domain=/shared/sample.h5") == 401
         assert (linus.server() or {}).get("ready")
         assert host.user(account("linus")).exists
     finally:

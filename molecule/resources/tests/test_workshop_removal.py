@@ -28,6 +28,16 @@ def test_removing_an_account_archives_its_home_and_keeps_the_others(host, ca_fil
     put = user.api("PUT", f"/user/{gone['name']}/api/contents/work.txt",
                    json={"type": "file", "format": "text", "content": token})
     assert put.status_code in (200, 201), put.text
+    hsds = host.file("/etc/systemd/system/hdfhub-hsds.service").exists
+    if hsds:
+        # Its HSDS folder goes the way of its home, and its credentials stop working.
+        hs_password = user.run_code("""
+import os, h5pyd
+with h5pyd.File(f"/home/{os.environ['HS_USERNAME']}/work.h5", "w") as f:
+    f["x"] = list(range(10))
+print(os.environ["HS_PASSWORD"])
+""").strip().splitlines()[-1]
+        assert hsds_status(host, gone["name"], hs_password) == 200
     fewer = {"hdfhub_workshop_accounts": {"count": COUNT - 1, "prefix": "ws"}}
 
     run = run_site(fewer, playbook="remove_workshop_accounts.yml")
@@ -40,6 +50,12 @@ def test_removing_an_account_archives_its_home_and_keeps_the_others(host, ca_fil
     archive = host.file(f"/var/backups/hdfhub-workshop-homes/{account}.tar.gz")
     assert (archive.user, archive.mode) == ("root", 0o600)
     assert host.check_output(f"tar -xzOf {archive.path} --wildcards '*/work.txt'") == token
+    if hsds:
+        kept_hsds = host.file(f"/var/backups/hdfhub-workshop-homes/{gone['name']}-hsds.tar.gz")
+        assert (kept_hsds.user, kept_hsds.mode) == ("root", 0o600)
+        assert host.check_output(f"tar -tzf {kept_hsds.path}").split() == [
+            f"{gone['name']}-hsds/", f"{gone['name']}-hsds/work.h5"]
+        assert hsds_status(host, gone["name"], hs_password) == 401
     saved = json.loads(host.file("/var/lib/hdfhub/workshop-accounts.json").content_string)
     assert gone["name"] not in saved and saved[kept["name"]] == kept["password"]
     with pytest.raises(HubError, match="failed: 403"):
@@ -50,6 +66,21 @@ def test_removing_an_account_archives_its_home_and_keeps_the_others(host, ca_fil
 
     again = run_site(fewer, playbook="remove_workshop_accounts.yml")
     assert again.returncode == 0 and re.search(r"changed=0\b", again.stdout), again.stdout[-3000:]
+
+
+def hsds_status(host, name, password):
+    """The status of reading /shared/sample.h5 in HSDS with these credentials, through
+    nginx on loopback."""
+    code = f"""
+import base64, urllib.error, urllib.request
+request = urllib.request.Request("http://127.0.0.1:5101/?domain=/shared/sample.h5")
+request.add_header("Authorization", "Basic " + base64.b64encode(b"{name}:{password}").decode())
+try:
+    print(urllib.request.urlopen(request, timeout=30).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+"""
+    return int(host.check_output(f"python3 -c {shlex.quote(code)}"))
 
 
 HUB_PYTHON = "/opt/hdfhub/hub/bin/python3"

@@ -6,11 +6,14 @@ included, has credentials from the moment they exist, without HSDS keeping
 a list of users or restarting for a new one; the spawner puts them in the
 server's environment, which only the user's own processes read. Each user
 owns the folder /home/<name>/ there, made by HSDS's administrator at their
-first start; a guest's goes with the guest. When HSDS is public, the hub
-also serves each user their credentials at /hub/hsds-credentials.
+first start; a guest's goes with the guest. A deleted user's credentials
+are revoked (nginx refuses a name with a file in revoked_dir) until the name
+starts a server again. When HSDS is public, the hub also serves each user
+their credentials at /hub/hsds-credentials.
 """
 import hashlib
 import json
+import os
 import urllib.parse
 
 from jupyterhub.handlers import BaseHandler
@@ -20,11 +23,27 @@ from traitlets import Unicode, import_item
 
 
 class Hsds:
-    def __init__(self, endpoint, salt_file, admin_user, log):
+    def __init__(self, endpoint, salt_file, admin_user, log, revoked_dir=""):
         self.endpoint = endpoint
         self.salt_file = salt_file
         self.admin_user = admin_user
         self.log = log
+        self.revoked_dir = revoked_dir
+
+    def _revoked(self, name):
+        return os.path.join(self.revoked_dir, name)
+
+    def revoke(self, name):
+        """name's credentials stop working (a deleted user)."""
+        with open(self._revoked(name), "a", encoding="utf-8"):
+            pass
+
+    def allow(self, name):
+        """name's credentials work (again): a start of that name."""
+        try:
+            os.unlink(self._revoked(name))
+        except FileNotFoundError:
+            pass
 
     def password(self, name):
         with open(self.salt_file, encoding="utf-8") as f:

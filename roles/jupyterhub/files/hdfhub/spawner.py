@@ -143,12 +143,15 @@ class HdfhubSpawner(SystemdSpawner):
     hsds_salt_file = Unicode(
         config=True, help="Root-only file (PASSWORD_SALT=...) HSDS checks passwords with.")
     hsds_admin_user = Unicode(config=True, help="HSDS's administrator, who makes users' folders.")
+    hsds_revoked_dir = Unicode(
+        config=True, help="A file per deleted user's name here: nginx refuses its HSDS credentials.")
 
     @property
     def hsds(self):
         if not self.hsds_endpoint:
             return None
-        return Hsds(self.hsds_endpoint, self.hsds_salt_file, self.hsds_admin_user, self.log)
+        return Hsds(self.hsds_endpoint, self.hsds_salt_file, self.hsds_admin_user, self.log,
+                    self.hsds_revoked_dir)
 
     def get_env(self):
         env = super().get_env()
@@ -210,6 +213,7 @@ class HdfhubSpawner(SystemdSpawner):
             extra.update(confinement(entry.pw_dir))
         self.unit_extra_properties = extra
         if self.hsds:
+            self.hsds.allow(self.user.name)
             await self.hsds.ensure_folder(self.user.name)
         if HdfhubSpawner._start_slots is None:
             HdfhubSpawner._start_slots = asyncio.Semaphore(self.start_slots)
@@ -220,8 +224,11 @@ class HdfhubSpawner(SystemdSpawner):
         return url
 
     async def delete_forever(self):
-        """The hub deletes a user: a guest's account and home go too. Staff
-        accounts and homes stay (removing them is the site's decision)."""
+        """The hub deletes a user: their HSDS credentials stop working, and a
+        guest's account, home and HSDS folder go too. Staff accounts, homes
+        and folders stay (removing them is the site's decision)."""
+        if self.hsds:
+            self.hsds.revoke(self.user.name)
         if guests.is_guest(self.user):
             await asyncio.to_thread(users.remove_guest, self.user.name)
             if self.hsds:
