@@ -7,11 +7,12 @@ import configparser
 import json
 import re
 import shlex
+import threading
 
 import pytest
 import requests
 
-from hubfixtures import HTTP, HTTPS, HubUser
+from hubfixtures import HTTP, HTTPS, HubUser, run_site
 
 SOCKETS = "/run/hdfhub-hsds"
 
@@ -233,12 +234,53 @@ def test_hsds_is_never_served_in_plain_http():
     assert r.status_code == 301 and r.headers["Location"].startswith("https://")
 
 
-def test_one_client_flooding_hsds_gets_429(ca_file):
-    """nginx_tls_service_rate: beyond the rate and its queue (200), one
-    address's requests are refused before they reach HSDS."""
-    def get(_):
-        return requests.get(f"{HTTPS}/hsds/about", verify=ca_file, timeout=60).status_code
+def hsds_units(host):
+    out = host.check_output("systemctl list-units --plain --no-legend --state=active 'hdfhub-hsds*'")
+    return sorted(line.split()[0] for line in out.splitlines())
 
-    with concurrent.futures.ThreadPoolExecutor(32) as pool:
-        codes = list(pool.map(get, range(600)))
+
+READ_WRITTEN = """
+import json, h5pyd
+with h5pyd.File("/home/alice/written.h5", "r") as f:
+    print(json.dumps(float(f["x"][()].sum())))
+"""
+
+
+def test_fewer_data_nodes_then_off_then_on_keeps_the_data(servers, host):
+    """The count lowered: the extra data node stops with the service node's
+    restart. HSDS off: every unit stops and stays off. On again: the same
+    domains. Runs only the hsds role (--tags hsds)."""
+    alice, _ = servers
+    before = run_json(alice, READ_WRITTEN)
+    run = run_site({"hdfhub_hsds_data_nodes": 1}, tags=["hsds"])
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert hsds_units(host) == ["hdfhub-hsds-dn@0.service", "hdfhub-hsds.service"]
+    assert json.loads(status(host, "/about")[1])["node_count"] == 1
+    assert run_json(alice, READ_WRITTEN) == before
+
+    run = run_site({"hdfhub_hsds_enabled": False}, tags=["hsds"])
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert hsds_units(host) == []
+    assert host.run("systemctl is-enabled hdfhub-hsds.service").stdout.strip() == "disabled"
+
+    run = run_site({}, tags=["hsds"])
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert len(hsds_units(host)) == 3
+    assert json.loads(status(host, "/about")[1])["node_count"] == 2
+    assert run_json(alice, READ_WRITTEN) == before
+
+
+def test_one_client_flooding_hsds_gets_429(ca_file):
+    """nginx_tls_service_rate: one address's requests beyond the rate wait in
+    a queue of nginx_tls_service_burst (200); more at once are refused before
+    they reach HSDS. 400 clients of one address start together."""
+    clients = 400
+    barrier = threading.Barrier(clients)
+
+    def get(_):
+        barrier.wait()
+        return requests.get(f"{HTTPS}/hsds/about", verify=ca_file, timeout=120).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        codes = list(pool.map(get, range(clients)))
     assert codes.count(429) > 0 and codes.count(200) >= 200, {c: codes.count(c) for c in set(codes)}

@@ -218,15 +218,18 @@ def ssh_as(host, user):
                     f"-o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 {user}@127.0.0.1 id -un")
 
 
-def run_site(extra_vars, playbook="site.yml"):
+def run_site(extra_vars, playbook="site.yml", tags=()):
     """Run playbooks/<playbook> on this scenario's host, with the inventory
-    molecule converges it with, and `extra_vars` on top."""
+    molecule converges it with, and `extra_vars` on top; only `tags`' tasks
+    if given."""
     repo = pathlib.Path(__file__).resolve().parents[3]
     inventory = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
     cmd = [str(pathlib.Path(sys.executable).with_name("ansible-playbook")),
            "-i", str(inventory), str(repo / "playbooks" / playbook)]
     # As JSON, so that lists and numbers keep their types (paths become strings).
     cmd += ["-e", json.dumps(extra_vars, default=str)]
+    if tags:
+        cmd += ["--tags", ",".join(tags)]
     # The repository's ansible.cfg, not molecule's: its default callback
     # prints each failure on one line. The connection plugins stay.
     env = {k: v for k, v in os.environ.items()

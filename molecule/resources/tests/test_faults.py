@@ -214,10 +214,34 @@ def test_failed_user_unit_does_not_block_a_new_spawn(host, alice_up):
     assert props["ActiveState"] == "active"
     assert int(props["MainPID"]) not in (0, old_pid)
     assert alice_up.run_code("print(6 * 7)").strip() == "42"
+    if has_hsds(host):
+        assert alice_up.run_code(HSDS_READ).strip().splitlines()[-1] == HSDS_AFTER
+
+
+def has_hsds(host):
+    return host.file("/etc/systemd/system/hdfhub-hsds.service").exists
+
+
+# A domain of alice's in HSDS, written before a fault and read after it.
+HSDS_WRITE = """
+import h5pyd, numpy as np
+with h5pyd.File("/home/alice/faults.h5", "w") as f:
+    f.create_dataset("x", data=np.arange(100_000), chunks=(10_000,), compression="gzip")
+print("written")
+"""
+HSDS_READ = """
+import h5pyd, requests, os
+with h5pyd.File("/home/alice/faults.h5", "r") as f:
+    total = int(f["x"][()].sum())
+print(requests.get(os.environ["HS_ENDPOINT"] + "/about", timeout=30).json()["state"], total)
+"""
+HSDS_AFTER = f"READY {sum(range(100_000))}"
 
 
 def test_respawn_after_hub_restart(host, alice_up):
     # systemdspawner issue #142.
+    if has_hsds(host):
+        alice_up.run_code(HSDS_WRITE)
     host.check_output("systemctl restart jupyterhub")
     wait_for(lambda: hub_answers(alice_up), 60, what="hub back after restart")
     alice_up.stop()
@@ -227,6 +251,8 @@ def test_respawn_after_hub_restart(host, alice_up):
     wait_ready(alice_up)
     assert unit_props(host, "jupyter-alice", "ActiveState")["ActiveState"] == "active"
     assert alice_up.run_code("print(6 * 7)").strip() == "42"
+    if has_hsds(host):
+        assert alice_up.run_code(HSDS_READ).strip().splitlines()[-1] == HSDS_AFTER
 
 
 MEMORY_HOG = """
@@ -305,6 +331,8 @@ def test_reboot_hub_comes_back_with_homes_intact(host, alice_up, ca_file, reques
     path = f"{home}/faults-reboot-check.bin"
     alice_up.run_code(f"import os\nopen({path!r}, 'wb').write(os.urandom(4 << 20))")
     digest = host.check_output(f"sha256sum {path}").split()[0]
+    if has_hsds(host):
+        alice_up.run_code(HSDS_WRITE)
     started = container_started_at(name)
 
     subprocess.run(["podman", "restart", name], check=True, capture_output=True, timeout=BOOT_S)
@@ -323,6 +351,9 @@ def test_reboot_hub_comes_back_with_homes_intact(host, alice_up, ca_file, reques
         out = again.run_code(f"import hashlib\nprint(hashlib.sha256(open({path!r}, 'rb')"
                              ".read()).hexdigest())")
         assert out.strip() == digest
+        if has_hsds(host):
+            # HSDS came back by itself, READY, with the domain written before.
+            assert again.run_code(HSDS_READ).strip().splitlines()[-1] == HSDS_AFTER
         assert host.run("systemctl is-system-running --wait").stdout.strip() == "running"
     finally:
         host.run(f"rm -f {path}")
