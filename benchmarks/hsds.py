@@ -2,7 +2,7 @@
 """HSDS benchmark: h5pyd through HSDS against h5py on a local file, in one run.
 
 Boots a fresh Debian 12 systemd container, converges it without HSDS, then
-with hdfhub_hsds_enabled, and measures inside it, with the HDF5
+with hdfhub_hsds_enabled and hdfhub_hsds_public, and measures inside it, with the HDF5
 environment's Python, as a hub user would from a notebook:
   hsds_converge_s   the converge that turns HSDS on, on a converged hub
                     (what HSDS adds to a cold converge), against a no-op
@@ -10,6 +10,8 @@ environment's Python, as a hub user would from a notebook:
                     in 8 MB slices), h5pyd to HSDS over nginx on loopback,
                     over h5py to a local file
   read_ratio        reading it back, the same way
+  write_tls_ratio,  the same through nginx and TLS (hdfhub_hsds_public), as h5pyd
+  read_tls_ratio    on a laptop reaches it
   open_ratio        opening a domain against opening the local file (median
                     of OPENS)
   hsds_idle_mb      the resident memory of HSDS's nodes, idle
@@ -83,7 +85,13 @@ def read(open_, path):
         d = f["x"]
         for i in range(0, len(data), SLICE):
             assert d[i:i + SLICE].shape[0] == min(SLICE, len(data) - i)
+tls = "https://127.0.0.1/hsds"
+os.environ["REQUESTS_CA_BUNDLE"] = "/etc/hdfhub/tls/ca.crt"
+def over_tls(path, mode):
+    return h5pyd.File(path, mode, endpoint=tls)
 def write_local(): write(h5py.File, local)
+def write_tls(): write(over_tls, "/home/bench/bench-tls.h5")
+def read_tls(): read(over_tls, "/home/bench/bench-tls.h5")
 def write_remote(): write(h5pyd.File, remote)
 def read_local(): read(h5py.File, local)
 def read_remote(): read(h5pyd.File, remote)
@@ -99,6 +107,8 @@ watcher = threading.Thread(target=sample); watcher.start()
 result["read_hsds_s"] = best(read_remote)
 done.set(); watcher.join()
 result["read_local_s"] = best(read_local)
+result["write_tls_s"] = best(write_tls)
+result["read_tls_s"] = best(read_tls)
 with h5pyd.File(remote, "r") as f:
     assert np.array_equal(f["x"][:16], data[:16])
 def opens(open_):
@@ -123,7 +133,7 @@ def main():
     try:
         cold = benchlib.converge(a.name)
         noop = benchlib.converge(a.name)
-        hsds = benchlib.converge(a.name, ["hdfhub_hsds_enabled=true"])
+        hsds = benchlib.converge(a.name, ["hdfhub_hsds_enabled=true", "hdfhub_hsds_public=true"])
         if any(run[2] for run in (cold, noop, hsds)):
             raise SystemExit("a converge failed")
         got = json.loads(benchlib.container_python(a.name, CLIENT, ROUNDS, OPENS).splitlines()[-1])
@@ -137,9 +147,12 @@ def main():
               **{k: round(v, 3) if isinstance(v, float) else v for k, v in got.items()},
               "write_ratio": benchlib.ratio(got["write_hsds_s"], got["write_local_s"]),
               "read_ratio": benchlib.ratio(got["read_hsds_s"], got["read_local_s"]),
+              "write_tls_ratio": benchlib.ratio(got["write_tls_s"], got["write_local_s"]),
+              "read_tls_ratio": benchlib.ratio(got["read_tls_s"], got["read_local_s"]),
               "open_ratio": benchlib.ratio(got["open_hsds_s"], got["open_local_s"])}
     benchlib.report(result, ["cold_s", "noop_s", "hsds_converge_s", "write_local_s", "write_hsds_s",
                              "write_ratio", "read_local_s", "read_hsds_s", "read_ratio",
+                             "write_tls_s", "write_tls_ratio", "read_tls_s", "read_tls_ratio",
                              "open_local_s", "open_hsds_s", "open_ratio", "hsds_idle_mb",
                              "hsds_read_mb"],
                     [("slowest tasks, turning HSDS on", hsds[3])])
