@@ -2,7 +2,8 @@
 every depth, and a no_log value never echoed."""
 from conftest import load_module
 
-check = load_module("plugins/action/check_settings.py", "check_settings").check
+module = load_module("plugins/action/check_settings.py", "check_settings")
+check, unknown = module.check, module.unknown
 
 
 def test_string_is_not_a_list():
@@ -21,3 +22,12 @@ def test_a_secret_of_the_wrong_type_is_not_echoed():
     problems = check("hdfhub_ldap_search_bind_password", 12345678,
                      {"type": "str", "no_log": True})
     assert problems and "12345678" not in problems[0] and "int" in problems[0]
+
+
+def test_a_misspelt_setting_is_named_with_the_nearest_one():
+    known = ["hdfhub_hsds_enabled", "hdfhub_hsds_public", "hdfhub_domain"]
+    names = ["hdfhub_hsds_publik", "hdfhub_domain", "hdfhub_zzz", "jupyterhub_mem_limit"]
+    assert unknown(names, known, "hdfhub_") == [
+        "hdfhub_hsds_publik is not a setting; did you mean hdfhub_hsds_public? "
+        "The settings are listed in docs/reference/variables.md.",
+        "hdfhub_zzz is not a setting. The settings are listed in docs/reference/variables.md."]

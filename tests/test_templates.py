@@ -274,6 +274,54 @@ def test_guests_wrap_the_site_authenticator_and_have_their_own_culler(tmp_path, 
     assert all(scope.endswith("!group=hdfhub-guests") for scope in roles["guest-culler"])
 
 
+def test_public_hsds_adds_the_credentials_page_after_the_guests(tmp_path, monkeypatch):
+    """The config's wiring only (hdfhub.hsds needs JupyterHub; the operations
+    and people scenarios run it): with HSDS public, the authenticator the
+    guests wrapped gets the credentials page too, and the spawner its
+    revocation directory."""
+    wrapped = []
+    guests = types.ModuleType("hdfhub.guests")
+    guests.GROUP = "hdfhub-guests"
+    guests.with_guests = lambda cls: "hdfhub_guests.Wrapped"
+    hsds = types.ModuleType("hdfhub.hsds")
+    hsds.with_credentials_page = lambda cls: wrapped.append(cls) or "hdfhub_hsds.Wrapped"
+    monkeypatch.setitem(sys.modules, "hdfhub.guests", guests)
+    monkeypatch.setitem(sys.modules, "hdfhub.hsds", hsds)
+    text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_guests_enabled=True,
+                  jupyterhub_hsds_endpoint="http://127.0.0.1:5101",
+                  jupyterhub_hsds_public_endpoint="https://hub.example.org/hsds", **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert wrapped == ["hdfhub_guests.Wrapped"]
+    assert c.JupyterHub.authenticator_class == "hdfhub_hsds.Wrapped"
+    assert c.HsdsAuthenticator.hsds_public_endpoint == "https://hub.example.org/hsds"
+    assert c.HdfhubSpawner.hsds_revoked_dir == "/var/lib/hdfhub-hsds-revoked"
+
+
+def test_hsds_on_loopback_only_has_no_credentials_page(tmp_path):
+    text = render("jupyterhub", "jupyterhub_config.py.j2",
+                  jupyterhub_hsds_endpoint="http://127.0.0.1:5101", **HUB)
+    c, _ = load_hub_config(text, tmp_path)
+    assert c.HdfhubSpawner.hsds_endpoint == "http://127.0.0.1:5101"
+    assert "HsdsAuthenticator" not in c and "hsds" not in c.JupyterHub.authenticator_class
+
+
+def test_a_public_loopback_service_is_served_over_tls_rate_limited():
+    proxy = {"name": "HSDS", "port": 5101, "upstream": "http://unix:/run/hdfhub-hsds/sn.sock",
+             "public_path": "/hsds/", "revoked_dir": "/var/lib/hdfhub-hsds-revoked"}
+    conf = render("nginx_tls", "hdfhub.conf.j2", jupyterhub_proxy_port=8000,
+                  nginx_tls_loopback_proxies=[proxy], nginx_tls_service_rate="5r/s",
+                  nginx_tls_service_burst=7)
+    tls = conf[conf.index("listen 443"):conf.index("listen 127.0.0.1:5101")]
+    assert "zone=hdfhub_services:1m rate=5r/s;" in conf
+    assert "location ^~ /hsds/ {" in tls and "limit_req zone=hdfhub_services burst=7;" in tls
+    assert "proxy_pass http://unix:/run/hdfhub-hsds/sn.sock:/;" in tls
+    # Revoked names are refused on both ways in.
+    assert conf.count("if (-f /var/lib/hdfhub-hsds-revoked/$remote_user) {") == 2
+    quiet = render("nginx_tls", "hdfhub.conf.j2", jupyterhub_proxy_port=8000,
+                   nginx_tls_loopback_proxies=[{**proxy, "public_path": ""}])
+    assert "hdfhub_services" not in quiet and "location ^~ /hsds/" not in quiet
+
+
 def test_culler_is_off_at_zero(tmp_path):
     text = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_cull_idle_timeout=0,
                   hdfhub_admins=["admin"], **HUB)

@@ -131,6 +131,18 @@ def _check_keys(path, value, options, raw):
     return problems
 
 
+def unknown(names, known, prefix):
+    """A problem for each name of `prefix` that is not in `known`: a misspelt
+    setting would otherwise be ignored without a word."""
+    problems = []
+    for name in sorted(n for n in names if n.startswith(prefix) and n not in known):
+        # Without the prefix, which every name shares.
+        near = difflib.get_close_matches(name[len(prefix):], [k[len(prefix):] for k in known], n=1)
+        problems.append(f"{name} is not a setting" + (f"; did you mean {prefix}{near[0]}?" if near else ".")
+                        + " The settings are listed in docs/reference/variables.md.")
+    return problems
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -158,14 +170,8 @@ class ActionModule(ActionBase):
                 problems.append(f"{names[name]} cannot be worked out: {err.message}")
                 continue
             problems += check(names[name], value, option, raw)
-        prefix = args.get("unknown_prefix")
-        if prefix:
-            # A misspelt setting would otherwise be ignored without a word.
-            known = list(spec.get("options") or {})
-            for name in sorted(k for k in task_vars if k.startswith(prefix) and k not in known):
-                near = difflib.get_close_matches(name, known, n=1)
-                problems.append(f"{name} is not a setting" + (f"; did you mean {near[0]}?" if near else ".")
-                                + " The settings are listed in docs/reference/variables.md.")
+        if args.get("unknown_prefix"):
+            problems += unknown(task_vars, list(spec.get("options") or {}), args["unknown_prefix"])
         result["names"] = names
         if problems:
             result.update(failed=True, msg=" ".join(problems), problems=problems)
