@@ -162,31 +162,13 @@ print(json.dumps([len(cells), sorted(h5pyd.Folder(home))]))
     assert got[0] >= 5 and "05-hsds.h5" in got[1]
 
 
-def test_nginx_reaches_the_service_node_and_no_data_node(host):
-    """Its group opens the service node's socket (which asks for a password);
-    a data node's, which asks for none, is the service's alone."""
-    code = f"""
+def connect(names):
+    """Python that opens each of the nodes' sockets and prints, for each,
+    "open" or the error."""
+    return f"""
 import json, socket
 result = {{}}
-for name in ["sn.sock", "dn_0.sock"]:
-    s = socket.socket(socket.AF_UNIX)
-    try:
-        s.connect("{SOCKETS}/" + name)
-        result[name] = "open"
-    except OSError as e:
-        result[name] = type(e).__name__
-print(json.dumps(result))
-"""
-    got = json.loads(host.check_output(f"runuser -u www-data -- python3 -c {shlex.quote(code)}"))
-    assert got == {"sn.sock": "open", "dn_0.sock": "PermissionError"}
-
-
-def test_no_user_reaches_the_nodes_sockets(servers):
-    alice, _ = servers
-    got = run_json(alice, f"""
-import json, socket
-result = {{}}
-for name in ["sn.sock", "dn_0.sock", "dn_1.sock"]:
+for name in {names!r}:
     s = socket.socket(socket.AF_UNIX)
     try:
         s.connect("{SOCKETS}/" + name)
@@ -196,7 +178,20 @@ for name in ["sn.sock", "dn_0.sock", "dn_1.sock"]:
     finally:
         s.close()
 print(json.dumps(result))
-""")
+"""
+
+
+def test_nginx_reaches_the_service_node_and_no_data_node(host):
+    """Its group opens the service node's socket (which asks for a password);
+    a data node's, which asks for none, is the service's alone."""
+    code = connect(["sn.sock", "dn_0.sock"])
+    got = json.loads(host.check_output(f"runuser -u www-data -- python3 -c {shlex.quote(code)}"))
+    assert got == {"sn.sock": "open", "dn_0.sock": "PermissionError"}
+
+
+def test_no_user_reaches_the_nodes_sockets(servers):
+    alice, _ = servers
+    got = run_json(alice, connect(["sn.sock", "dn_0.sock", "dn_1.sock"]))
     assert "open" not in got.values(), got
 
 
