@@ -52,6 +52,12 @@ def role_vars(role, **overrides):
     return trusted(merged)
 
 
+def render_var(role, name, **overrides):
+    """A role variable, templated as the role sees it."""
+    variables = role_vars(role, **overrides)
+    return Templar(loader=DataLoader(), variables=variables).template(variables[name])
+
+
 def render(role, template, **overrides):
     text = (ROOT / "roles" / role / "templates" / template).read_text()
     templar = Templar(loader=DataLoader(), variables=role_vars(role, **overrides))
@@ -305,9 +311,32 @@ def test_hsds_on_loopback_only_has_no_credentials_page(tmp_path):
     assert "HsdsAuthenticator" not in c and "hsds" not in c.JupyterHub.authenticator_class
 
 
+def test_hsds_folder_listings_go_to_their_owners_only():
+    """HSDS lists any folder to anyone (GET /domains); the rules nginx puts in
+    front of it (hsds_nginx_rules) refuse all but the owner's, /shared/ and
+    the administrator's. nginx's PCRE reads the pattern as Python's re does."""
+    rules = render_var("hsds", "hsds_nginx_rules")
+    pattern = re.search(r'~\* "([^"]+)"', rules).group(1)
+
+    def refused(uri, user, domain):
+        return bool(re.search(pattern, f"{uri}:{user}:{domain}", re.IGNORECASE))
+
+    assert not refused("/domains", "alice", "%2Fhome%2Falice%2F")
+    assert not refused("/hsds/domains", "alice", "/home/alice/sub/")
+    assert not refused("/domains", "bob", "%2Fshared%2F")
+    assert not refused("/domains", "HdfhubAdmin", "%2Fhome%2Fbob%2F")
+    assert not refused("/", "bob", "%2Fhome%2Falice%2Fx.h5")  # HSDS's ACLs judge that
+    assert refused("/domains", "bob", "%2Fhome%2Falice%2F")
+    assert refused("/domains", "bob", "%2Fhome%2F")
+    assert refused("/domains", "alice", "/home/alicea/")
+    assert refused("/domains", "bob", "")
+    assert refused("/hsds/domains", "bob", "/home/alice/")
+
+
 def test_a_public_loopback_service_is_served_over_tls_rate_limited():
     proxy = {"name": "HSDS", "port": 5101, "upstream": "http://unix:/run/hdfhub-hsds/sn.sock",
-             "public_path": "/hsds/", "revoked_dir": "/var/lib/hdfhub-hsds-revoked"}
+             "public_path": "/hsds/", "rules": "if (-f /var/lib/hdfhub-hsds-revoked/$remote_user) {\n"
+             "    return 401;\n}\n"}
     conf = render("nginx_tls", "hdfhub.conf.j2", jupyterhub_proxy_port=8000,
                   nginx_tls_loopback_proxies=[proxy], nginx_tls_service_rate="5r/s",
                   nginx_tls_service_burst=7)
@@ -315,8 +344,9 @@ def test_a_public_loopback_service_is_served_over_tls_rate_limited():
     assert "zone=hdfhub_services:1m rate=5r/s;" in conf
     assert "location ^~ /hsds/ {" in tls and "limit_req zone=hdfhub_services burst=7;" in tls
     assert "proxy_pass http://unix:/run/hdfhub-hsds/sn.sock:/;" in tls
-    # Revoked names are refused on both ways in.
-    assert conf.count("if (-f /var/lib/hdfhub-hsds-revoked/$remote_user) {") == 2
+    # Its rules apply on both ways in.
+    assert conf.count("        if (-f /var/lib/hdfhub-hsds-revoked/$remote_user) {\n"
+                      "            return 401;\n        }\n") == 2
     quiet = render("nginx_tls", "hdfhub.conf.j2", jupyterhub_proxy_port=8000,
                    nginx_tls_loopback_proxies=[{**proxy, "public_path": ""}])
     assert "hdfhub_services" not in quiet and "location ^~ /hsds/" not in quiet

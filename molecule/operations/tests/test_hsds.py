@@ -115,9 +115,15 @@ for mode, path in [("r", "/home/alice/private.h5"), ("w", "/home/alice/bobs.h5")
         # h5pyd gives the HTTP status as errno, or for "a" only in the text.
         found = re.search(r"status code: (\\d+)", str(e))
         result[mode] = e.errno or (int(found.group(1)) if found else str(e))
+# Nor may bob list what alice's folder holds, or who has a folder.
+for folder in ["/home/alice/", "/home/"]:
+    try:
+        result[folder] = list(h5pyd.Folder(folder))
+    except OSError as e:
+        result[folder] = e.errno
 print(json.dumps(result))
 """)
-    assert got == {"r": 403, "w": 403, "a": 403}
+    assert got == {"r": 403, "w": 403, "a": 403, "/home/alice/": 403, "/home/": 403}
 
 
 def test_everyone_reads_the_shared_sample_as_h5py_does(servers):
