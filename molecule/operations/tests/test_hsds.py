@@ -240,9 +240,17 @@ def hsds_units(host):
     return sorted(line.split()[0] for line in out.splitlines())
 
 
-READ_WRITTEN = """
+# A domain of alice's that must outlive HSDS's restarts (not another test's:
+# pytest runs the tests that take `host` first).
+WRITE_KEPT = """
+import h5pyd, numpy as np
+with h5pyd.File("/home/alice/kept.h5", "w") as f:
+    f.create_dataset("x", data=np.arange(50_000.0), chunks=(5_000,), compression="gzip")
+print("{}")
+"""
+READ_KEPT = """
 import json, h5pyd
-with h5pyd.File("/home/alice/written.h5", "r") as f:
+with h5pyd.File("/home/alice/kept.h5", "r") as f:
     print(json.dumps(float(f["x"][()].sum())))
 """
 
@@ -252,12 +260,14 @@ def test_fewer_data_nodes_then_off_then_on_keeps_the_data(servers, host):
     restart. HSDS off: every unit stops and stays off. On again: the same
     domains. Runs only the hsds role (--tags hsds)."""
     alice, _ = servers
-    before = run_json(alice, READ_WRITTEN)
+    run_json(alice, WRITE_KEPT)
+    before = run_json(alice, READ_KEPT)
+    assert before == sum(range(50_000))
     run = run_site({"hdfhub_hsds_data_nodes": 1}, tags=["hsds"])
     assert run.returncode == 0, run.stdout[-3000:]
     assert hsds_units(host) == ["hdfhub-hsds-dn@0.service", "hdfhub-hsds.service"]
     assert json.loads(status(host, "/about")[1])["node_count"] == 1
-    assert run_json(alice, READ_WRITTEN) == before
+    assert run_json(alice, READ_KEPT) == before
 
     run = run_site({"hdfhub_hsds_enabled": False}, tags=["hsds"])
     assert run.returncode == 0, run.stdout[-3000:]
@@ -268,7 +278,7 @@ def test_fewer_data_nodes_then_off_then_on_keeps_the_data(servers, host):
     assert run.returncode == 0, run.stdout[-3000:]
     assert len(hsds_units(host)) == 3
     assert json.loads(status(host, "/about")[1])["node_count"] == 2
-    assert run_json(alice, READ_WRITTEN) == before
+    assert run_json(alice, READ_KEPT) == before
 
 
 def test_one_client_flooding_hsds_gets_429(ca_file):
