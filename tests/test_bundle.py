@@ -197,6 +197,16 @@ def test_wheels_and_the_locks_source_archives_and_build_pins_are_fetched(tmp_pat
     assert bundle.name_version("wheels", "wheels/onetimepass-1.0.1.tar.gz") == ("onetimepass", "1.0.1")
 
 
+def test_locks_that_pin_different_versions_both_get_theirs(tmp_path, venv_pip):
+    """The hub's lock and HSDS's pin different aiohttp: one pip call would
+    refuse both pins together."""
+    older = ("six==1.16.0 \\\n    --hash=sha256:"
+             "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254\n")
+    bundle.build_wheels(CommandModule(), str(tmp_path), [HASHED_LOCK, older], venv_pip)
+    assert {"six-1.16.0-py2.py3-none-any.whl", "six-1.17.0-py2.py3-none-any.whl"} <= {
+        p.name for p in (tmp_path / "wheels").iterdir()}
+
+
 def test_a_file_unlike_its_locks_hash_is_refused(tmp_path, venv_pip):
     lock = HASHED_LOCK.replace("sha256:4721", "sha256:0721")
     with pytest.raises(AssertionError, match="HASH|hash"):

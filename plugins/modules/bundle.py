@@ -202,17 +202,17 @@ def build_wheels(module, root, locks, pip):
     each file checked by pip against the lock's hashes."""
     wheels = os.path.join(root, "wheels")
     os.makedirs(wheels, exist_ok=True)
-    requirements = sorted({line for lock in locks
-                           for line in requirement_lines(lock) + build_requirements(lock)})
     listing = os.path.join(root, ".requirements.txt")
-    with open(listing, "w", encoding="utf-8") as f:
-        f.write("\n".join(requirements) + "\n")
-    source = set().union(*(from_source(lock) for lock in locks))
-    # The source archives as they are: the converge builds them (uv, with the
-    # build pins), so the hashes it checks are the lock's.
-    module.run_command([pip, "download", "--quiet", "--only-binary=:all:", "--no-deps",
-                        *(f"--no-binary={name}" for name in sorted(source)),
-                        "--dest", wheels, "--requirement", listing], check_rc=True)
+    # One lock at a time: two locks may pin different versions of a package
+    # (the hub's and HSDS's aiohttp), which one pip call refuses.
+    for lock in locks:
+        with open(listing, "w", encoding="utf-8") as f:
+            f.write("\n".join(sorted(set(requirement_lines(lock) + build_requirements(lock)))) + "\n")
+        # The source archives as they are: the converge builds them (uv, with
+        # the build pins), so the hashes it checks are the lock's.
+        module.run_command([pip, "download", "--quiet", "--only-binary=:all:", "--no-deps",
+                            *(f"--no-binary={name}" for name in sorted(from_source(lock))),
+                            "--dest", wheels, "--requirement", listing], check_rc=True)
 
 
 def build_npm(root, lock_text):
