@@ -269,7 +269,8 @@ def test_fewer_data_nodes_then_off_then_on_keeps_the_data(servers, host):
     assert json.loads(status(host, "/about")[1])["node_count"] == 1
     assert run_json(alice, READ_KEPT) == before
 
-    run = run_site({"hdfhub_hsds_enabled": False}, tags=["hsds"])
+    # Public needs HSDS on (preflight), so both go off.
+    run = run_site({"hdfhub_hsds_enabled": False, "hdfhub_hsds_public": False}, tags=["hsds"])
     assert run.returncode == 0, run.stdout[-3000:]
     assert hsds_units(host) == []
     assert host.run("systemctl is-enabled hdfhub-hsds.service").stdout.strip() == "disabled"
