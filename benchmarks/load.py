@@ -18,7 +18,11 @@ container during the run: the hub's CPU seconds and RSS, the proxy's, the
 mean RSS of a user server (jupyterhub-singleuser) and of its kernel while
 their attendee is idle, and this machine's lowest MemAvailable.
 
-  python3 benchmarks/load.py [--users 100] [--ramp 60] [--idle 30]
+With --warm, the room is warm first: the names become hub users, and
+playbooks/warm.yml starts their servers (timed, "warm_s"); an attendee
+whose server is running when they log in uses it and starts nothing.
+
+  python3 benchmarks/load.py [--users 100] [--ramp 60] [--idle 30] [--warm]
                              [--deadline 600] [--name hdfhub-bench] [--port 7443]
 
 `run_load()` is the same run without the container sampling, for the verify
@@ -74,8 +78,8 @@ class LoadRun:
     """One run; `idle` holds the names of attendees idling right now, for
     samplers that measure idle servers."""
 
-    def __init__(self, base_url, ca_file, names, ramp, idle, password, deadline):
-        self.base_url, self.ca_file = base_url, ca_file
+    def __init__(self, base_url, ca_file, names, ramp, idle, password, deadline, warm=False):
+        self.base_url, self.ca_file, self.warm = base_url, ca_file, warm
         self.ramp, self.idle_s, self.deadline_s = ramp, idle, deadline
         step = ramp / len(names) if names else 0
         self.attendees = [Attendee(hubclient.HubUser(n, ca_file, base_url, password(n)), i * step)
@@ -107,17 +111,10 @@ class LoadRun:
 
         a.phase = "spawn"
         asked = time.monotonic()
-        try:
-            u.request_start()
-        except hubclient.HubError:
-            # A server left running by an earlier run with the same names
-            # (the smoke test's are fixed): stop it and ask again.
-            if u.server() is None:
-                raise
-            u.stop(timeout=self.bounded(120))
-            u.request_start()
         a.started = True
-        u.wait_progress(self.bounded(self.deadline_s))
+        # A warm room's server is running already (playbooks/warm.yml).
+        if not (self.warm and (u.server() or {}).get("ready")):
+            self.start(u)
         # The proxy route exists once the hub says ready; allow a moment anyway.
         hubclient.wait_for(lambda: u.status_ok(timeout=self.bounded(30)), self.bounded(30),
                            interval=0.2, what=f"{u.name}'s server through nginx")
@@ -157,6 +154,18 @@ class LoadRun:
         a.stopped = True
         a.times["stop"] = time.monotonic() - stopping
         a.done = True
+
+    def start(self, u):
+        try:
+            u.request_start()
+        except hubclient.HubError:
+            # A server left running by an earlier run with the same names
+            # (the smoke test's are fixed): stop it and ask again.
+            if u.server() is None:
+                raise
+            u.stop(timeout=self.bounded(120))
+            u.request_start()
+        u.wait_progress(self.bounded(self.deadline_s))
 
     def worker(self, a):
         try:
@@ -224,10 +233,12 @@ class LoadRun:
                 "kernel_s": phase("kernel"), "code_s": phase("code"), "stop_s": phase("stop")}
 
 
-def run_load(base_url, ca_file, names, password, ramp=60, idle=30, deadline=600, run=None):
+def run_load(base_url, ca_file, names, password, ramp=60, idle=30, deadline=600, run=None,
+             warm=False):
     """The load run for these hub user names; its summary (a dict).
-    `run`, if given, receives the LoadRun first (e.g. to watch `idle`)."""
-    load = LoadRun(base_url, ca_file, names, ramp, idle, password, deadline)
+    `run`, if given, receives the LoadRun first (e.g. to watch `idle`);
+    `warm`: use a server that is running already."""
+    load = LoadRun(base_url, ca_file, names, ramp, idle, password, deadline, warm)
     if run:
         run(load)
     return load.run()
@@ -398,6 +409,30 @@ class Sampler:
                 "host_mem_available_mb_min": min(m for _, _, m in self.samples)}
 
 
+# Makes the hub users of argv[1] (a JSON list), with the Ansible service's
+# token: firstuse knows a name only from its first login.
+CREATE_USERS = r"""
+import json, sys, urllib.request
+token = open("/var/lib/hdfhub/ansible-api-token").read().strip()
+req = urllib.request.Request("http://127.0.0.1:8000/hub/api/users", method="POST",
+                             data=json.dumps({"usernames": json.loads(sys.argv[1])}).encode(),
+                             headers={"Authorization": f"token {token}"})
+print(urllib.request.urlopen(req).status)
+"""
+
+
+def warm_room(name, names):
+    """Make the names hub users and warm the room with playbooks/warm.yml:
+    its time, and the host's memory before and after (MB)."""
+    benchlib.container_python(name, CREATE_USERS, json.dumps(names))
+    before = benchlib.mem_available_mb()
+    took, _, failed, _ = benchlib.converge(
+        name, [json.dumps({"hdfhub_warm_users": names})], playbook="playbooks/warm.yml")
+    if failed:
+        raise RuntimeError("playbooks/warm.yml failed")
+    return {"warm_s": round(took, 1), "warm_mem_used_mb": before - benchlib.mem_available_mb()}
+
+
 def main():
     p = benchlib.parser(__doc__)
     p.add_argument("--users", type=int, default=100, help="attendees")
@@ -407,20 +442,27 @@ def main():
                    help="seconds after which everything still under way fails")
     p.add_argument("--prefix", help="hub user name prefix (default: new for each run)")
     p.add_argument("--interval", type=float, default=2.0, help="sampling interval, seconds")
+    p.add_argument("--warm", action="store_true",
+                   help="start the attendees' servers first, with playbooks/warm.yml")
     a = p.parse_args()
 
     benchlib.require_running(a.name)
     ca = benchlib.ca_file(a.name)
     prefix = a.prefix or unique_prefix()
     names = [f"{prefix}{i:03d}" for i in range(a.users)]
+    warm = {}
+    if a.warm:
+        warm = warm_room(a.name, names)
     sampler = Sampler(a.name, a.interval)
     try:
         summary = run_load(benchlib.hub_url(a.port), ca, names,
                            lambda n: f"load-{n}-password",
-                           a.ramp, a.idle, a.deadline, run=lambda r: setattr(sampler, "load", r))
+                           a.ramp, a.idle, a.deadline, run=lambda r: setattr(sampler, "load", r),
+                           warm=a.warm)
     finally:
         sampler.close()
-    result = {"benchmark": "load", "prefix": prefix, **summary, **sampler.figures()}
+    result = {"benchmark": "load", "prefix": prefix, "warm": a.warm, **warm, **summary,
+              **sampler.figures()}
     for key in ("ready_s", "login_s", "spawn_s", "kernel_s", "code_s", "stop_s"):
         s = result.pop(key)
         result[key.replace("_s", "_p50")] = s.get("p50")

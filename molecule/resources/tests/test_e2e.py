@@ -37,6 +37,39 @@ def test_server_runs_as_the_user(host, alice_server):
     assert host.check_output(f"ps -o user= -p {pid}").strip() == account("alice")
 
 
+def test_h5web_loads_its_server_part_when_first_used(host, alice_server):
+    """The viewer's handlers, with h5py, are not in a server until someone
+    opens an HDF5 file (hdfhub_h5web); then they answer as H5Web's own do."""
+    pid = unit_props(host, "jupyter-alice", "MainPID")["MainPID"]
+    assert "/h5py/" not in host.file(f"/proc/{pid}/maps").content_string
+    r = alice_server.api("GET", "/user/alice/h5web/paths",
+                         params={"file": "shared/data/sample.h5", "path": "/"})
+    assert r.status_code == 200 and "/climate/temperature" in r.json(), r.text[:300]
+    assert "/h5py/" in host.file(f"/proc/{pid}/maps").content_string
+
+
+def test_h5web_stand_ins_cover_its_routes(host):
+    """hdfhub_h5web serves the routes jupyterlab_h5web itself would, with
+    the same handler classes (a new H5Web release that changes them fails here)."""
+    env = "/opt/hdfhub/envs/hdf5"
+    out = host.check_output(f"""{env}/bin/python -c '
+import sys
+sys.path.insert(0, "{env}/etc/jupyter/hdfhub")
+import hdfhub_h5web
+from jupyterlab_h5web.handlers import setup_handlers
+class App:
+    settings = {{"base_url": "/"}}
+    def add_handlers(self, host, handlers):
+        self.handlers = handlers
+app = App()
+setup_handlers(app, "/tmp")
+theirs = sorted((url, cls.__name__) for url, cls, _ in app.handlers)
+ours = sorted((url, cls.__name__[len("Lazy"):]) for url, cls, _ in hdfhub_h5web.routes("/", "/tmp"))
+print(theirs == ours and len(ours))
+'""")
+    assert out.strip() == "4"
+
+
 def test_kernel_writes_and_reads_hdf5(host, alice_server):
     alice_server.check_hdf5()
 
