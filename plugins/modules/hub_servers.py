@@ -142,11 +142,12 @@ def main():
                 result["running"].append(name)
             else:
                 to_start.append(name)
-        if result["unknown"] or module.check_mode:
-            result["started"] = [] if result["unknown"] else to_start
-            module.exit_json(changed=bool(result["started"]), **result)
-        for first in range(0, len(to_start), max(p["batch"], 1)):
-            batch = to_start[first:first + max(p["batch"], 1)]
+        if result["unknown"]:
+            module.exit_json(changed=False, **result)
+        if module.check_mode:
+            module.exit_json(changed=bool(to_start), **{**result, "started": to_start})
+        size = max(p["batch"], 1)
+        for batch in (to_start[i:i + size] for i in range(0, len(to_start), size)):
             for name in batch:
                 hub.start(name)
             deadline = time.monotonic() + p["timeout"]
