@@ -155,7 +155,10 @@ class ActionModule(ActionBase):
                 spec = yaml.safe_load(stream)["argument_specs"][args.get("entry_point", "main")]
         except (OSError, KeyError, TypeError, yaml.YAMLError) as err:
             return {**result, "failed": True, "msg": f"cannot read the argument spec {args.get('spec')}: {err}"}
-        names, problems = {}, []
+        # A value that cannot be worked out, such as a default made from
+        # other settings, is said only if nothing else is wrong: it is most
+        # likely those settings' problem, reported in their own words.
+        names, problems, unworkable = {}, [], []
         for name, option in (spec.get("options") or {}).items():
             if name not in task_vars:
                 continue
@@ -167,12 +170,13 @@ class ActionModule(ActionBase):
             try:
                 value = self._templar.template(raw)
             except AnsibleError as err:
-                problems.append(f"{names[name]} cannot be worked out: {err.message}")
+                unworkable.append(f"{names[name]} cannot be worked out: {err.message}")
                 continue
             problems += check(names[name], value, option, raw)
         if args.get("unknown_prefix"):
             problems += unknown(task_vars, list(spec.get("options") or {}), args["unknown_prefix"])
         result["names"] = names
+        problems = problems or unworkable
         if problems:
             result.update(failed=True, msg=" ".join(problems), problems=problems)
         else:
