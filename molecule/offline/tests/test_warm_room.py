@@ -12,22 +12,25 @@ from hubfixtures import HubUser, run_site, wait_for
 ROOM = ["load1", "load2"]
 HOLD_S = 60
 HOLD_FILE = "/var/lib/hdfhub/warm-room.json"
-# The culler as the hub runs it (its config spares held servers), once, with
-# a one-second timeout, and the Ansible service's token for the API.
-CULL_ONCE = ("JUPYTERHUB_API_TOKEN=$(cat /var/lib/hdfhub/ansible-api-token) "
-             "JUPYTERHUB_API_URL=http://127.0.0.1:8081/hub/api PYTHONPATH=/opt/hdfhub/lib "
-             "timeout 15 /opt/hdfhub/hub/bin/python3 -m jupyterhub_idle_culler --timeout=1 "
-             "--cull-every=60 --config=/etc/hdfhub/idle_culler_config.py")
+# The culler as the hub runs it (its config spares held servers), with a
+# one-second timeout and the Ansible service's token for the API, until the
+# given units have stopped (60 s at most); it prints what it culled.
+CULL = ("JUPYTERHUB_API_TOKEN=$(cat /var/lib/hdfhub/ansible-api-token) "
+        "JUPYTERHUB_API_URL=http://127.0.0.1:8081/hub/api PYTHONPATH=/opt/hdfhub/lib "
+        "/opt/hdfhub/hub/bin/python3 -m jupyterhub_idle_culler --timeout=1 --cull-every=5 "
+        "--config=/etc/hdfhub/idle_culler_config.py > /tmp/culler.log 2>&1 & culler=$!; "
+        "for i in $(seq 60); do sleep 1; systemctl is-active -q {units} || break; done; "
+        "kill $culler; cat /tmp/culler.log")
 
 
 def invocation(host, name):
     return host.check_output(f"systemctl show -p InvocationID --value jupyter-{name}")
 
 
-def culled_once(host):
-    """Run the culler until its first pass is done; the users it stopped."""
-    out = host.run(CULL_ONCE)
-    return sorted(line.split("Culling server ")[1].split()[0].rstrip("/").split("/")[0]
+def culled_until_stopped(host, *names):
+    """Run the culler until these users' servers have stopped; the users it culled."""
+    out = host.run(CULL.format(units=" ".join(f"jupyter-{n}" for n in names)))
+    return sorted(line.split("Culling server ")[1].split()[0].split("/")[0]
                   for line in (out.stdout + out.stderr).splitlines() if "Culling server " in line)
 
 
@@ -76,12 +79,12 @@ def test_the_culler_spares_the_room_until_the_hold_ends(host, warmed, ca_file):
     """The last test here: it culls the room."""
     # Someone who was not warmed, idle: the same pass culls them.
     HubUser("load3", ca_file).login().start()
-    culled = culled_once(host)
+    culled = culled_until_stopped(host, "load3")
     assert "load3" in culled and not set(ROOM) & set(culled), culled
     for name in ROOM:
         assert host.service(f"jupyter-{name}").is_running
     until = json.loads(host.file(HOLD_FILE).content_string)["until"]
     time.sleep(max(0.0, until - time.time()) + 1)
-    assert set(ROOM) <= set(culled_once(host))
+    assert set(ROOM) <= set(culled_until_stopped(host, *ROOM))
     wait_for(lambda: not any(host.service(f"jupyter-{n}").is_running for n in ROOM), 60,
              what="the room's servers to stop")
