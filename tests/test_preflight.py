@@ -39,7 +39,7 @@ PLAYBOOK = (shutil.which("ansible-playbook", path=str(Path(sys.executable).paren
             or shutil.which("ansible-playbook"))
 ANSIBLE = PLAYBOOK and str(Path(PLAYBOOK).with_name("ansible"))
 # For podman, and for Ansible, which reaches the containers through the
-# pipelining podman connection the molecule scenarios use.
+# connection the molecule scenarios use (hdfhub_nsenter).
 PODMAN_ENV = {**os.environ,
               "CONTAINERS_CONF": str(REPO / "molecule" / "containers.conf"),
               "ANSIBLE_CONNECTION_PLUGINS": str(REPO / "molecule/resources/plugins/connection")}
@@ -139,7 +139,7 @@ def _container(tmp_path_factory, prepare=None):
     try:
         inventory = tmp_path_factory.mktemp(name) / "hosts.yml"
         inventory.write_text(json.dumps({"hdfhub": {"hosts": {name: {
-            "ansible_connection": "hdfhub_podman",
+            "ansible_connection": "hdfhub_nsenter",
             "ansible_python_interpreter": "/usr/bin/python3",
             "ansible_become": False,
         }}}}))  # JSON is YAML

@@ -27,5 +27,5 @@ def test_the_notebook_check_is_confined(host, peer, tmp_path):
                               PROBE.format(address=peer.peer_address, port=PORT))
     # Published once it passes; the next converge (test_upgrade.py's) takes
     # it away again, as the inventory does not list it.
-    run = run_site({"hdfhub_featured_notebooks": [str(notebook)]})
+    run = run_site({"hdfhub_featured_notebooks": [str(notebook)]}, tags=["content"])
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]

@@ -1,7 +1,8 @@
 """Shared fixtures and helpers for verifying a converged hub. Each verify
 directory's conftest.py imports them all (`from hubfixtures import *`).
 
-`host` (testinfra, podman backend) looks inside the container; HTTP(S) goes
+`host` (testinfra) looks inside the container by entering its namespaces,
+as the scenarios' Ansible connection does (NsenterBackend); HTTP(S) goes
 from this machine through the ports the scenario publishes on loopback, so
 every request crosses nginx and TLS as a browser's would. A container with
 no network publishes nothing: HDFHUB_TEST_NETNS_OF=<container> makes this
@@ -19,10 +20,14 @@ import time
 
 import pytest
 import testinfra
+import testinfra.backend
+from testinfra.backend import base
 
 # The hub client is shared with the benchmarks (tools/hubclient.py).
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "tools"))
 import hubclient  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "plugins" / "connection"))
+import hdfhub_nsenter  # noqa: E402
 # Re-exported: the tests import these from here.
 from hubclient import HubError, KernelDied, wait_for  # noqa: E402,F401
 
@@ -38,6 +43,24 @@ def join_network_of(container):
     finally:
         os.close(fd)
 
+
+class NsenterBackend(base.BaseBackend):
+    """testinfra's `nsenter://<container>`: a command costs milliseconds, not
+    the runc start of its podman backend."""
+    NAME = "nsenter"
+
+    def __init__(self, name, *args, **kwargs):
+        self.name = name
+        super().__init__(name, *args, **kwargs)
+
+    def run(self, command, *args, **kwargs):
+        cmd = self.get_command(command, *args)
+        proc = hdfhub_nsenter.enter(self.name, ["/bin/sh", "-c", cmd],
+                                    stdin=subprocess.DEVNULL, capture_output=True)
+        return self.result(proc.returncode, self.encode(cmd), proc.stdout, proc.stderr)
+
+
+testinfra.backend.BACKENDS["nsenter"] = f"{__name__}.NsenterBackend"
 
 if os.environ.get("HDFHUB_TEST_NETNS_OF"):
     join_network_of(os.environ["HDFHUB_TEST_NETNS_OF"])

@@ -181,7 +181,7 @@ def test_broken_nginx_config_is_refused_and_site_keeps_serving(host, alice_up, t
     try:
         proc = subprocess.run(
             [playbook, "-i", f"{request.config.option.hosts},",
-             "-c", "hdfhub_podman", "-e", "ansible_python_interpreter=/usr/bin/python3",
+             "-c", "hdfhub_nsenter", "-e", "ansible_python_interpreter=/usr/bin/python3",
              str(notify_reload_playbook(tmp_path / "reload.yml"))],
             capture_output=True, text=True, timeout=300, cwd=ROOT)
         out = proc.stdout + proc.stderr
