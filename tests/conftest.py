@@ -1,6 +1,7 @@
 """Shared helpers for the unit tests: the repo root and the user-model module."""
 import importlib.util
 import pathlib
+import subprocess
 
 import pytest
 from ansible.plugins.loader import init_plugin_loader
@@ -16,6 +17,14 @@ def load_module(relpath: str, name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class Runner:
+    """What module_utils' helpers use of an AnsibleModule: run_command."""
+
+    def run_command(self, argv, check_rc=False):
+        proc = subprocess.run(argv, capture_output=True, text=True, check=check_rc)
+        return proc.returncode, proc.stdout, proc.stderr
 
 
 @pytest.fixture(scope="session")

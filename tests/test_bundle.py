@@ -46,6 +46,7 @@ def test_bundle_holds_every_package_a_role_installs():
     ("npm", "npm/@colors--colors-1.6.1.tgz", ("@colors/colors", "1.6.1")),
     ("conda", "conda/linux-64/hdf5-1.14.6-nompi_h1b119a7_104.conda", ("hdf5", "1.14.6")),
     ("conda", "conda/noarch/repodata.json", ("repodata.json", "")),
+    ("envs", "envs/opt--hdfhub--envs--hdf5.tar", ("/opt/hdfhub/envs/hdf5", "")),
 ])
 def test_names_and_versions_come_from_file_names(kind, path, expected):
     assert bundle.name_version(kind, path) == expected
@@ -125,6 +126,45 @@ def test_archive_without_manifest_is_refused(tmp_path):
         tar.addfile(tarfile.TarInfo("debs/Packages"), io.BytesIO(b""))
     with pytest.raises(Failed, match="has no manifest.json"):
         bundle.verify(FakeModule(), str(tmp_path / "b.tar"))
+
+
+def bundle_with_names(path):
+    """A bundle whose manifest names its files as bundle.py's build does."""
+    files = ["wheels/Jupyter_Server-2.14.2-py3-none-any.whl", "wheels/onetimepass-1.0.1.tar.gz",
+             "npm/@colors--colors-1.6.1.tgz", "conda/linux-64/hdf5-1.14.6-h_1.conda"]
+    manifest = {"files": [{"path": p, "kind": p.split("/")[0],
+                           **dict(zip(("name", "version"), bundle.name_version(p.split("/")[0], p)))}
+                          for p in files]}
+    with tarfile.open(path, "w") as tar:
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+NPM_LOCK = json.dumps({"packages": {"": {"name": "proxy"},
+                                    "node_modules/@colors/colors": {"version": "1.6.1"}}})
+
+
+def test_a_bundle_that_holds_every_pin_passes(tmp_path):
+    bundle_with_names(tmp_path / "b.tar")
+    bundle.holds(FakeModule(), str(tmp_path / "b.tar"),
+                 ["jupyter-server==2.14.2 \\\n    --hash=sha256:aa\nonetimepass==1.0.1\n"], NPM_LOCK,
+                 ["@EXPLICIT\nhttps://conda.anaconda.org/conda-forge/linux-64/hdf5-1.14.6-h_1.conda#" + "a" * 64])
+
+
+def test_pins_the_bundle_lacks_are_named_with_the_rebuild_advice(tmp_path):
+    bundle_with_names(tmp_path / "b.tar")
+    npm = NPM_LOCK.replace("1.6.1", "1.6.2")
+    with pytest.raises(Failed) as failed:
+        bundle.holds(FakeModule(), str(tmp_path / "b.tar"),
+                     ["jupyter-server==2.15.0\nonetimepass==1.0.1\n"], npm,
+                     ["https://conda.anaconda.org/conda-forge/linux-64/hdf5-1.14.7-h_1.conda#" + "a" * 64])
+    message = str(failed.value)
+    assert "no longer matches the locks: it lacks @colors/colors@1.6.2, jupyter-server==2.15.0, " \
+           "linux-64/hdf5-1.14.7-h_1.conda." in message, message
+    assert "Rebuild the bundle with playbooks/bundle.yml" in message
+
 
 
 class CommandModule:

@@ -19,7 +19,7 @@ import textwrap
 import pytest
 import yaml
 
-from conftest import ROOT, load_module
+from conftest import ROOT, Runner, load_module
 from test_templates import render
 
 conda_env = load_module("plugins/modules/conda_env.py", "hdfgroup.hdfhub.conda_env")
@@ -95,10 +95,11 @@ def lock(channel, tmp_path_factory):
     return out
 
 
-def run_module(tmp_path, prefix, lock_text, channel, check=False):
+def run_module(tmp_path, prefix, lock_text, channel, check=False, prebuilt=""):
     """hdfgroup.hdfhub.conda_env through Ansible, as the role runs it; its result as a dict."""
     args = {"path": str(prefix), "lock": lock_text, "channel": channel,
-            "rattler_venv": sys.prefix, "cache_dir": str(tmp_path / "cache")}
+            "rattler_venv": sys.prefix, "cache_dir": str(tmp_path / "cache"),
+            "prebuilt": str(prebuilt)}
     proc = subprocess.run(
         [ANSIBLE, "localhost", "-c", "local",
          "-e", f"ansible_python_interpreter={sys.executable}",
@@ -227,3 +228,28 @@ def test_a_package_whose_hash_differs_from_the_lock_is_refused(env, lock, channe
     assert result["failed"]
     assert "sha256 differs from the lock: noarch/hdfhub-demo-1.0.0-pyh_hdfhub_0.conda" in result["msg"]
     assert not (tmp_path / "envs" / "tampered").exists()
+
+
+@needs_debian_python
+def test_an_environment_an_offline_bundle_carries_is_unpacked(env, lock, tmp_path):
+    """Packed as bundle.yml packs it, then unpacked at the same prefix on a
+    host whose channel serves nothing: it came from the archive, records and
+    all, and runs."""
+    prebuilt = load_module("plugins/module_utils/prebuilt.py", "hdfgroup.hdfhub.prebuilt")
+    root = tmp_path / "bundle"
+    entry = prebuilt.pack(Runner(), str(env["prefix"]), lock.read_text(), str(root))
+    (root / "manifest.json").write_text(json.dumps({"environments": [entry]}))
+    moved = env["prefix"].with_name("moved-away")
+    env["prefix"].rename(moved)
+    try:
+        empty = tmp_path / "empty-channel"
+        empty.mkdir()
+        got = run_module(tmp_path, env["prefix"], lock.read_text(), empty.as_uri(), prebuilt=root)
+        assert not got["failed"] and got["unpacked"] == str(root / entry["archive"]), got
+        assert conda_env.plan(conda_env.read_lock(lock.read_text()),
+                              conda_env.installed_in(str(env["prefix"]))) == ([], [])
+        ran = subprocess.run([env["prefix"] / "bin/python", "-c", "import hdfhub_demo"], check=False)
+        assert ran.returncode == 0
+    finally:
+        shutil.rmtree(env["prefix"], ignore_errors=True)
+        moved.rename(env["prefix"])

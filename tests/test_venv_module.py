@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
-from conftest import ROOT, load_module
+from conftest import ROOT, Runner, load_module
 
 venv = load_module("plugins/modules/venv.py", "hdfgroup.hdfhub.venv")
+prebuilt = load_module("plugins/module_utils/prebuilt.py", "hdfgroup.hdfhub.prebuilt")
 
 
 def test_lock_lines_and_comments():
@@ -99,13 +100,13 @@ def wheels(tmp_path_factory):
     return found
 
 
-def run_module(tmp_path, lock, wheels):
+def run_module(tmp_path, lock, wheels, prebuilt=""):
     """The module as Ansible runs it (its own process, real uv), offline."""
     args = tmp_path / "args.json"
     args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
         "path": str(tmp_path / "venv"), "lock": lock, "python": sys.executable,
         "uv": shutil.which("uv", path=os.path.dirname(sys.executable)),
-        "cache_dir": str(tmp_path / "cache"),
+        "cache_dir": str(tmp_path / "cache"), "prebuilt": str(prebuilt),
         "install_args": ["--offline", "--no-index", f"--find-links={wheels}"]}}))
     proc = subprocess.run([sys.executable, str(ROOT / "plugins/modules/venv.py"), str(args)],
                           capture_output=True, text=True,
@@ -120,3 +121,55 @@ def test_a_wheel_unlike_its_locks_hash_is_refused(tmp_path, wheels):
     assert wrong.get("failed") and "hash" in wrong["stderr"].lower(), wrong
     right = run_module(tmp_path, f"{SIX} \\\n    --hash=sha256:{SIX_SHA256}\n", wheels)
     assert not right.get("failed") and right["installed"] == [SIX], right
+
+
+LOCK = f"{SIX} \\\n    --hash=sha256:{SIX_SHA256}\n"
+
+
+@pytest.fixture
+def bundle_dir(tmp_path, wheels):
+    """An unpacked bundle carrying the venv at tmp_path/venv built from LOCK
+    (built there, packed, then taken away, as on a builder)."""
+    assert not run_module(tmp_path, LOCK, wheels).get("failed")
+    root = tmp_path / "bundle"
+    entry = prebuilt.pack(Runner(), str(tmp_path / "venv"), LOCK, str(root))
+    (root / "manifest.json").write_text(json.dumps({"environments": [entry]}))
+    shutil.rmtree(tmp_path / "venv")
+    return root
+
+
+def test_a_carried_venv_is_unpacked_not_installed(tmp_path, bundle_dir):
+    # No wheels at all: an install would fail, so this venv came from the archive.
+    result = run_module(tmp_path, LOCK, tmp_path / "no-wheels", prebuilt=bundle_dir)
+    assert not result.get("failed") and result["unpacked"].endswith(".tar"), result
+    assert venv.installed_in(str(tmp_path / "venv")) == {"six": "1.17.0"}
+    ran = subprocess.run([tmp_path / "venv/bin/python", "-c", "import six; print(six.__version__)"],
+                         capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "1.17.0"
+    again = run_module(tmp_path, LOCK, tmp_path / "no-wheels", prebuilt=bundle_dir)
+    assert again["changed"] is False and again["unpacked"] == ""
+
+
+def test_a_venv_carried_for_another_lock_is_installed_instead(tmp_path, wheels, bundle_dir):
+    other = LOCK + "# another lock, the same pins\n"
+    result = run_module(tmp_path, other, wheels, prebuilt=bundle_dir)
+    assert not result.get("failed") and result["unpacked"] == "" and result["installed"] == [SIX]
+
+
+def test_a_carried_venv_unlike_its_lock_is_not_put_in_place(tmp_path, wheels, bundle_dir):
+    """The archive says it was built from this lock but holds something else
+    (here: six removed): the venv is installed from the wheels instead, and
+    nothing unpacked is left behind."""
+    archive = next((bundle_dir / "envs").glob("*.tar"))
+    work = tmp_path / "tampered"
+    work.mkdir()
+    subprocess.run(["tar", "-xf", archive, "-C", work], check=True)
+    for found in work.glob("lib/python*/site-packages/six*"):
+        if found.is_dir():
+            shutil.rmtree(found)
+        else:
+            found.unlink()
+    subprocess.run(["tar", "-cf", archive, "-C", work, "."], check=True)
+    result = run_module(tmp_path, LOCK, wheels, prebuilt=bundle_dir)
+    assert not result.get("failed") and result["unpacked"] == "" and result["installed"] == [SIX]
+    assert not list(tmp_path.glob("venv.*"))

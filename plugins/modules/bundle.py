@@ -14,12 +14,13 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.hdfgroup.hdfhub.plugins.module_utils import prebuilt
 from ansible_collections.hdfgroup.hdfhub.plugins.module_utils.pip_lock import (
-    build_requirements, from_source, requirement_lines)
+    build_requirements, from_source, normalize, read_lock, requirement_lines)
 
 DOCUMENTATION = r"""
 module: bundle
-short_description: Build an offline bundle, or verify one against its manifest
+short_description: Build an offline bundle, verify one, or check it holds what the locks pin
 description:
   - >-
     C(state=built), on a host of the target's Debian release with network:
@@ -41,18 +42,27 @@ description:
     against its C(integrity); conda packages from the channel, each checked
     against the lock's sha256, then indexed with py-rattler; each git
     repository as a packed bare mirror, C(git/<name>.git), with all its
-    branches and tags.
+    branches and tags; each environment already built on this host
+    (I(environments)) as C(envs/<path>.tar), byte code included, which the
+    venv and conda_env modules unpack at the same path instead of
+    installing.
   - >-
     C(state=verified), usually on the controller: the archive must have the
     I(sha256) the inventory pinned; then every file the manifest lists must
     be in it with its sha256, and nothing else, and every member must be a
     regular file (no link, directory or device); the failure names each
     missing, damaged, unlisted or irregular member. Reads only.
+  - >-
+    C(state=holds), on the controller: every pin of I(pip_locks) has its
+    wheel or source archive in the bundle, and every package of I(npm_lock)
+    and I(conda_locks) its file, by the manifest; otherwise the failure names
+    what is missing and asks for the bundle to be built again. Reads only
+    the manifest.
 options:
   state:
-    description: C(built) makes the archive; C(verified) checks it.
+    description: C(built) makes the archive; C(verified) checks it; C(holds) checks it against locks.
     type: str
-    choices: [built, verified]
+    choices: [built, verified, holds]
     required: true
   archive:
     description: The bundle's tar archive (written by C(built), read by C(verified)).
@@ -73,7 +83,7 @@ options:
     elements: str
     default: []
   pip_locks:
-    description: Lock texts (C(name==version) lines) whose wheels go in C(wheels/).
+    description: Lock texts (C(name==version) lines) whose wheels go in C(wheels/) (or must be there).
     type: list
     elements: str
     default: []
@@ -81,11 +91,11 @@ options:
     description: The pip executable that downloads wheels.
     type: path
   npm_lock:
-    description: A package-lock.json (lockfileVersion 3) whose tarballs go in C(npm/).
+    description: A package-lock.json (lockfileVersion 3) whose tarballs go in C(npm/) (or must be there).
     type: str
     default: ""
   conda_locks:
-    description: Explicit conda locks whose packages go in C(conda/), a channel.
+    description: Explicit conda locks whose packages go in C(conda/), a channel (or must be there).
     type: list
     elements: str
     default: []
@@ -101,6 +111,15 @@ options:
       - >-
         Git repositories (C(name), C(url)) that go in C(git/<name>.git),
         for the featured repositories (C(hdfhub_featured_repos)).
+    type: list
+    elements: dict
+    default: []
+  environments:
+    description:
+      - >-
+        Environments built on this host (C(path), and the C(lock) text they
+        were built from) that go in C(envs/), listed in the manifest with the
+        lock's sha256.
     type: list
     elements: dict
     default: []
@@ -126,7 +145,7 @@ size:
   returned: always
 """
 
-KINDS = ("debs", "wheels", "npm", "conda", "git")
+KINDS = ("debs", "wheels", "npm", "conda", "git", "envs")
 CHUNK = 1 << 20
 
 
@@ -154,6 +173,8 @@ def name_version(kind, path):
         return stem.replace("--", "/"), version
     if kind == "git":
         return path.split("/")[1].removesuffix(".git"), ""
+    if kind == "envs":
+        return "/" + base.removesuffix(".tar").replace("--", "/"), ""
     if kind == "conda" and base.endswith((".conda", ".tar.bz2")):
         name, version, _ = base.removesuffix(".conda").removesuffix(".tar.bz2").rsplit("-", 2)
         return name, version
@@ -308,6 +329,8 @@ def build(module, p):
         build_conda(module, root, p["conda_locks"], p["conda_channel"], p["rattler_python"])
     if p["git_repos"]:
         build_git(module, root, p["git_repos"])
+    environments = [prebuilt.pack(module, env["path"], env["lock"], root)
+                    for env in p["environments"]]
 
     release, arch = os_facts()
     files = []
@@ -322,6 +345,7 @@ def build(module, p):
     manifest = {"format": 1, "release": release, "architecture": arch,
                 "python": "%d.%d" % sys.version_info[:2],
                 "git": sorted(repo["name"] for repo in p["git_repos"]),
+                "environments": environments,
                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "files": files}
     with open(os.path.join(root, "manifest.json"), "w", encoding="utf-8") as f:
@@ -377,10 +401,49 @@ def verify(module, archive, pinned=""):
     return manifest
 
 
+def read_manifest(module, archive):
+    try:
+        with tarfile.open(archive, "r:") as tar:
+            return json.load(tar.extractfile("manifest.json"))
+    except (tarfile.TarError, OSError, ValueError, KeyError) as e:
+        module.fail_json(msg=f"hdfhub_offline_bundle: {archive} is not a readable bundle: {e}")
+
+
+def holds(module, archive, pip_locks, npm_lock, conda_locks):
+    """Fails naming what the locks pin and the bundle lacks. Pins are
+    compared by name and version (the locks carry no environment markers;
+    pip downloads every pin)."""
+    files = read_manifest(module, archive)["files"]
+    wheels = {(normalize(f["name"]), f["version"]) for f in files if f["kind"] == "wheels"}
+    npm = {(f["name"], f["version"]) for f in files if f["kind"] == "npm"}
+    conda = {f["path"] for f in files if f["kind"] == "conda"}
+    missing = []
+    for lock in pip_locks:
+        missing += [f"{pin.name}=={pin.version}" for key, pin in sorted(read_lock(lock).items())
+                    if (key, pin.version) not in wheels]
+    for key, package in json.loads(npm_lock or '{"packages": {}}')["packages"].items():
+        name = key.rsplit("node_modules/", 1)[-1]
+        if key and (name, package["version"]) not in npm:
+            missing.append(f"{name}@{package['version']}")
+    for lock in conda_locks:
+        for line in (raw.strip() for raw in lock.splitlines()):
+            if line and not line.startswith(("#", "@")):
+                subdir, file_name = urlsplit(line.partition("#")[0]).path.rsplit("/", 2)[1:]
+                if f"conda/{subdir}/{file_name}" not in conda:
+                    missing.append(f"{subdir}/{file_name}")
+    missing = sorted(set(missing))
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if missing[10:] else "")
+        module.fail_json(
+            msg=f"hdfhub_offline_bundle: {archive} no longer matches the locks: it lacks "
+                f"{shown}. Rebuild the bundle with playbooks/bundle.yml from this checkout and "
+                "inventory, then pin its new sha256.", missing=missing)
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
-            "state": {"type": "str", "choices": ["built", "verified"], "required": True},
+            "state": {"type": "str", "choices": ["built", "verified", "holds"], "required": True},
             "archive": {"type": "path", "required": True},
             "work_dir": {"type": "path"},
             "apt_packages": {"type": "list", "elements": "str", "default": []},
@@ -391,12 +454,16 @@ def main():
             "conda_channel": {"type": "str", "default": "conda-forge"},
             "rattler_python": {"type": "path"},
             "git_repos": {"type": "list", "elements": "dict", "default": []},
+            "environments": {"type": "list", "elements": "dict", "default": []},
             "sha256": {"type": "str", "default": ""},
         },
         required_if=[("state", "built", ["work_dir", "pip"])],
         supports_check_mode=True,
     )
     p = module.params
+    if p["state"] == "holds":
+        holds(module, p["archive"], p["pip_locks"], p["npm_lock"], p["conda_locks"])
+        module.exit_json(changed=False, manifest={}, files=0, size=0)
     if p["state"] == "verified":
         manifest = verify(module, p["archive"], p["sha256"])
         changed = False

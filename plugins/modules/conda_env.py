@@ -8,6 +8,7 @@ import sys
 from urllib.parse import urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.hdfgroup.hdfhub.plugins.module_utils import prebuilt
 
 DOCUMENTATION = r"""
 module: conda_env
@@ -46,6 +47,15 @@ options:
     description: Rattler's cache of repodata and packages, shared by every environment.
     type: path
     required: true
+  prebuilt:
+    description:
+      - >-
+        An unpacked offline bundle. When the environment must change and the
+        bundle carries one built at this prefix from this lock, that one is
+        unpacked in its place instead, if its records match the lock;
+        otherwise it is installed as usual (from the bundle's channel).
+    type: path
+    default: ""
 """
 
 RETURN = r"""
@@ -56,6 +66,10 @@ installed:
 removed:
   description: Packages removed because the lock does not list them.
   type: list
+  returned: always
+unpacked:
+  description: The bundle's archive the environment was unpacked from, or empty if it was installed.
+  type: str
   returned: always
 """
 
@@ -143,6 +157,7 @@ def main():
             "channel": {"type": "str", "default": "conda-forge"},
             "rattler_venv": {"type": "path", "required": True},
             "cache_dir": {"type": "path", "required": True},
+            "prebuilt": {"type": "path", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -154,9 +169,15 @@ def main():
 
     install_files, remove = plan(entries, installed_in(p["path"]))
     changed = bool(install_files or remove)
-    result = {"installed": install_files, "removed": remove}
+    result = {"installed": install_files, "removed": remove, "unpacked": ""}
     if module.check_mode or not changed:
         module.exit_json(changed=changed, **result)
+
+    archive = prebuilt.find(p["prebuilt"], p["path"], p["lock"]) if p["prebuilt"] else None
+    if archive and prebuilt.unpack(
+            module, archive, p["path"],
+            lambda unpacked: plan(entries, installed_in(unpacked)) == ([], [])):
+        module.exit_json(changed=True, **{**result, "unpacked": archive})
 
     try:
         rattler = import_rattler(p["rattler_venv"])

@@ -5,6 +5,7 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.hdfgroup.hdfhub.plugins.module_utils import prebuilt
 from ansible_collections.hdfgroup.hdfhub.plugins.module_utils.pip_lock import (
     build_requirements, from_source, normalize, read_lock)
 
@@ -57,6 +58,15 @@ options:
     type: list
     elements: str
     default: []
+  prebuilt:
+    description:
+      - >-
+        An unpacked offline bundle. When the venv must change and the bundle
+        carries one built at this path from this lock, that one is unpacked
+        in its place instead, if it holds exactly the lock's pins; otherwise
+        the venv is installed as usual (from the bundle's wheels).
+    type: path
+    default: ""
 """
 
 RETURN = r"""
@@ -67,6 +77,10 @@ installed:
 removed:
   description: Packages removed because the lock does not list them.
   type: list
+  returned: always
+unpacked:
+  description: The bundle's archive the venv was unpacked from, or empty if it was installed.
+  type: str
   returned: always
 site_packages:
   description: The venv's site-packages directory (where it is or will be).
@@ -128,6 +142,7 @@ def main():
             "uv": {"type": "path", "required": True},
             "cache_dir": {"type": "path", "required": True},
             "install_args": {"type": "list", "elements": "str", "default": []},
+            "prebuilt": {"type": "path", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -141,10 +156,17 @@ def main():
     exists = os.path.exists(venv_python)
     install, remove = plan(pins, installed_in(path) if exists else {})
     changed = not exists or bool(install or remove)
-    result = {"installed": install, "removed": remove,
+    result = {"installed": install, "removed": remove, "unpacked": "",
               "site_packages": site_packages(module, path, p["python"])}
     if module.check_mode or not changed:
         module.exit_json(changed=changed, **result)
+
+    archive = prebuilt.find(p["prebuilt"], path, p["lock"]) if p["prebuilt"] else None
+    if archive and prebuilt.unpack(
+            module, archive, path,
+            lambda unpacked: os.path.exists(os.path.join(unpacked, "bin", "python"))
+            and plan(pins, installed_in(unpacked)) == ([], [])):
+        module.exit_json(changed=True, **{**result, "unpacked": archive})
 
     # Never fetch a Python (the venv is the system's); trust the system CA
     # store, which ca_trust manages, rather than uv's built-in roots.

@@ -21,7 +21,7 @@ description:
     there (a root-only JSON file), and its bcrypt hash goes into the hub's
     FirstUseAuthenticator password file. A hash already there for such a new
     name was not written by this module (a stranger's first login on a hub
-    from before that was refused, or a leftover): it is replaced, and the
+    from before that was refused, or a leftover), so it is replaced, and the
     name is returned in C(replaced). Passwords of names already in I(store)
     never change, so re-running is a no-op.
   - With I(prune), names in I(store) but not in I(names) lose their password

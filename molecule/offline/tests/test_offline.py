@@ -6,6 +6,7 @@ import io
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import tarfile
@@ -14,8 +15,10 @@ import pytest
 
 from hubfixtures import run_site
 
-BUNDLE = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "hdfhub-bundle.tar"
+EPHEMERAL = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
+BUNDLE = EPHEMERAL / "hdfhub-bundle.tar"
 UNPACKED = "/opt/hdfhub/bundle"
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
 def test_host_has_only_loopback(host):
@@ -51,6 +54,41 @@ def test_lessons_came_from_the_bundle(host):
     assert host.check_output("git -C /srv/hdfhub/shared/lessons rev-parse HEAD") == built
     assert host.file("/srv/hdfhub/shared/lessons/intro/squares.ipynb").user == "root"
     assert host.run("command -v git").rc == 0  # for nbgitpuller, from the bundle's debs
+
+
+def test_the_environments_came_ready_made_from_the_bundle(host):
+    """Built on the builder, then unpacked here, not installed: the file each
+    installer writes when it makes an environment (a venv's pyvenv.cfg, a
+    conda package's record) is older than the bundle's manifest, which the
+    builder wrote after packing them; an install here would be newer."""
+    manifest = json.loads(host.file(f"{UNPACKED}/manifest.json").content_string)
+    carried = {env["path"] for env in manifest["environments"]}
+    assert carried == {"/opt/hdfhub/envs/hdf5", "/opt/hdfhub/envs/conda-demo",
+                       "/opt/hdfhub/hub", "/opt/hdfhub/hsds"}
+    packed = host.file(f"{UNPACKED}/manifest.json").mtime
+    for path in carried:
+        made = (f"{path}/pyvenv.cfg" if host.file(f"{path}/pyvenv.cfg").exists
+                else host.check_output(f"ls {path}/conda-meta/python-3*.json"))
+        assert host.file(made).mtime < packed, f"{path} was installed here, not unpacked"
+
+
+def test_a_bundle_built_from_other_locks_is_refused_in_preflight(host, tmp_path):
+    """The inventory's lock moved on after the bundle was built (here h5py):
+    preflight says to rebuild the bundle, and the host stays as it was."""
+    lock = tmp_path / "hdf5.lock"
+    lock.write_text(re.sub(r"^h5py==\S+", "h5py==3.0.0",
+                           (ROOT / "roles/hdf_env/files/pip/hdf5.lock").read_text(), count=1,
+                           flags=re.MULTILINE))
+    environments = [{"name": "hdf5", "display_name": "Python 3 (HDF5)", "lockfile": str(lock)},
+                    {"name": "conda-demo", "display_name": "Conda demo", "backend": "conda",
+                     "lockfile": str(EPHEMERAL / "conda-demo.lock")}]
+    before = host_state(host)
+    result = run_site({"hdf_env_environments": environments})
+    assert result.returncode != 0
+    assert f"hdfhub_offline_bundle: {BUNDLE} no longer matches the locks: it lacks h5py==3.0.0. " \
+           "Rebuild the bundle with playbooks/bundle.yml" in result.stdout, result.stdout[-3000:]
+    assert "Look at the bundle unpacked on the host" not in result.stdout
+    assert host_state(host) == before
 
 
 def test_host_apt_sources_are_untouched(host):
