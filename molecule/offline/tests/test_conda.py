@@ -1,6 +1,6 @@
-"""An environment built by the conda backend, from the offline bundle's
-channel, used through the hub: its kernel is offered next to the pip one and
-runs code.
+"""An environment built by the conda backend on the bundle's builder and
+carried ready-made (its packages also in the bundle's channel), used through
+the hub: its kernel is offered next to the pip one and runs code.
 
 The packages are those of the test channel of tests/conda_channel.py
 (Debian's Python, PyPI wheels repackaged, a demo package), which bundle.yml
