@@ -82,3 +82,21 @@ def test_workshop_names_sort_as_numbered(users_model, accounts, names):
     assert got == sorted(got)
     # Short, safe names: each account is jupyter-<name>, as the handout implies.
     assert all(users_model.unix_username(n) == f"jupyter-{n}" for n in got)
+
+
+def test_only_accounts_that_differ_are_set():
+    """What hub_users' user task loops over: nothing when every account is as
+    it would make it; otherwise the missing and the different ones."""
+    accounts_to_set = load_module("plugins/filter/users.py", "f") \
+        .FilterModule().filters()["accounts_to_set"]
+    passwd = {"jupyter-alice": ["x", "1001", "1001", "hub user alice", "/home/jupyter-alice", "/bin/bash"],
+              "jupyter-bob": ["x", "1002", "1002", "hub user bob", "/home/jupyter-bob", "/bin/bash"]}
+    group = {"jupyterhub-users": ["x", "990", "jupyter-alice,jupyter-bob"],
+             "jupyterhub-admins": ["x", "991", "jupyter-alice"]}
+    assert accounts_to_set(["alice", "bob"], ["alice"], passwd, group) == []
+    # bob made an admin, carol new, alice with another shell or one more group.
+    assert accounts_to_set(["alice", "bob", "carol"], ["alice", "bob"], passwd, group) == ["bob", "carol"]
+    changed = {**passwd, "jupyter-alice": passwd["jupyter-alice"][:5] + ["/bin/sh"]}
+    assert accounts_to_set(["alice"], ["alice"], changed, group) == ["alice"]
+    assert accounts_to_set(["alice"], ["alice"], passwd, {**group, "docker": ["x", "5", "jupyter-alice"]}) \
+        == ["alice"]
