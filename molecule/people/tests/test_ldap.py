@@ -6,7 +6,7 @@ hdfhub_admins); whether the password is right is the directory's.
 """
 import pytest
 
-from hubfixtures import HubError, HubUser, password, run_site
+from hubfixtures import ACCOUNT_ROLES, HubError, HubUser, password, run_site
 
 
 def test_group_member_logs_in_and_gets_a_server(host, ca_file):
@@ -91,7 +91,8 @@ def starttls_search():
                     "hdfhub_ldap_bind_dn_templates": [],
                     "hdfhub_ldap_user_search_base": "ou=people,dc=hdfhub,dc=test",
                     "hdfhub_ldap_search_bind_dn": "cn=admin,dc=hdfhub,dc=test",
-                    "hdfhub_ldap_search_bind_password": "verify-ldap-admin-password"})
+                    "hdfhub_ldap_search_bind_password": "verify-ldap-admin-password"},
+                   tags=ACCOUNT_ROLES)
     assert run.returncode == 0, run.stdout[-3000:]
 
 

@@ -6,12 +6,12 @@ password the converge generated (no one can sign up their names), the admin
 approves others on /hub/authorize, and approved people get a server."""
 import pytest
 
-from hubfixtures import HTTPS, HubError, HubUser, account, run_site
+from hubfixtures import ACCOUNT_ROLES, HTTPS, HubError, HubUser, account, run_site
 
 
 @pytest.fixture(scope="module")
 def native_hub():
-    run = run_site({"hdfhub_authenticator": "native"})
+    run = run_site({"hdfhub_authenticator": "native"}, tags=ACCOUNT_ROLES)
     assert run.returncode == 0, run.stdout[-3000:]
 
 

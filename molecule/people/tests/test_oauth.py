@@ -8,7 +8,7 @@ import urllib.parse
 import pytest
 import requests
 
-from hubfixtures import HTTPS, run_site
+from hubfixtures import ACCOUNT_ROLES, HTTPS, run_site
 
 PROVIDER = "https://sso.example.org/realms/lab/protocol/openid-connect"
 SECRET = "verify-oauth-client-secret"
@@ -21,7 +21,8 @@ def oauth_hub():
                     "hdfhub_oauth_client_secret": SECRET,
                     "hdfhub_oauth_authorize_url": f"{PROVIDER}/auth",
                     "hdfhub_oauth_token_url": f"{PROVIDER}/token",
-                    "hdfhub_oauth_userdata_url": f"{PROVIDER}/userinfo"})
+                    "hdfhub_oauth_userdata_url": f"{PROVIDER}/userinfo"},
+                   tags=ACCOUNT_ROLES)
     assert run.returncode == 0, run.stdout[-3000:]
 
 

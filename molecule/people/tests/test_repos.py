@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from hubfixtures import HubUser, account, run_site
+from hubfixtures import ACCOUNT_ROLES, HubUser, account, run_site
 
 REMOTE = "git://127.0.0.1/lessons.git"
 PUBLISHED = "/srv/hdfhub/shared/lessons"
@@ -31,7 +31,8 @@ def remote_head(host):
 
 @pytest.fixture(scope="module")
 def lessons_hub():
-    run = run_site({})
+    # Back from test_oauth.py's authenticator; the next test converges all.
+    run = run_site({}, tags=ACCOUNT_ROLES)
     assert run.returncode == 0, run.stdout[-3000:]
 
 
@@ -77,7 +78,7 @@ def test_a_failing_lesson_stops_the_converge_and_is_not_published(lessons_hub, h
     subprocess.run(["podman", "cp", f"{LOCAL}/.", f"{host.backend.name}:/srv/git/lessons.git"],
                    check=True)
     assert remote_head(host) != before
-    run = run_site({})
+    run = run_site({}, tags=["content"])
     assert run.returncode != 0
     assert "broken.ipynb" in run.stdout and "a_package_no_environment_has" in run.stdout
     assert host.check_output(f"git -C {PUBLISHED} rev-parse HEAD") == before

@@ -241,6 +241,13 @@ def ssh_as(host, user):
                     f"-o UserKnownHostsFile=/dev/null -o ConnectTimeout=10 {user}@127.0.0.1 id -un")
 
 
+# The roles that read who logs in, and as whom (site.yml's wiring): the
+# authenticator, the admins and the workshop accounts. A test that changes
+# only those converges only these (tags). workshop_accounts gives admins and
+# named users their passwords with firstuse and native.
+ACCOUNT_ROLES = ("hub_users", "jupyterhub", "workshop_accounts")
+
+
 def run_site(extra_vars, playbook="site.yml", tags=()):
     """Run playbooks/<playbook> on this scenario's host, with the inventory
     molecule converges it with, and `extra_vars` on top; only `tags`' tasks

@@ -1,10 +1,7 @@
 """Secrets, homes and environments are fenced off from users."""
 import pytest
-from conftest import PAM, HubUser, account, firstuse_only, run_site, unit_props, wait_for
-
-# The roles that read hdfhub_admins (site.yml's wiring): workshop_accounts
-# gives admins their passwords with firstuse.
-ADMIN_ROLES = ["hub_users", "jupyterhub", "workshop_accounts"]
+from conftest import (ACCOUNT_ROLES, PAM, HubUser, account, firstuse_only, run_site, unit_props,
+                      wait_for)
 
 
 def as_user(host, user, command):
@@ -94,14 +91,14 @@ def test_a_removed_admin_loses_sudo_at_the_next_converge(host, ca_file, admin):
     without him in hdfhub_admins takes the group, sudo and hub admin rights
     away, and stops that server, so his next one runs without sudo. Only the
     roles that read the admins run (tags)."""
-    run = run_site({"hdfhub_admins": ["admin", "bob"]}, tags=ADMIN_ROLES)
+    run = run_site({"hdfhub_admins": ["admin", "bob"]}, tags=ACCOUNT_ROLES)
     assert run.returncode == 0, run.stdout[-3000:]
     bob = HubUser("bob", ca_file).login()
     bob.start()
     assert "jupyterhub-admins" in host.user("jupyter-bob").groups
     assert unit_props(host, "jupyter-bob", "NoNewPrivileges") == {"NoNewPrivileges": "no"}
 
-    run = run_site({}, tags=ADMIN_ROLES)
+    run = run_site({}, tags=ACCOUNT_ROLES)
     assert run.returncode == 0, run.stdout[-3000:]
     assert "jupyterhub-admins" not in host.user("jupyter-bob").groups
     assert "not allowed to run sudo" in host.run("sudo -l -U jupyter-bob").stdout

@@ -9,13 +9,10 @@ import shlex
 
 import pytest
 
-from hubfixtures import HubError, HubUser, run_site
+from hubfixtures import ACCOUNT_ROLES, HubError, HubUser, run_site
 from test_workshop import COUNT, HANDOUT, handout  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(not COUNT, reason="this scenario makes no workshop accounts")
-# The roles whose tasks make and remove accounts (site.yml's wiring); the
-# converges here run only those (tags).
-ACCOUNT_ROLES = ["hub_users", "jupyterhub", "workshop_accounts"]
 
 
 def test_removing_an_account_archives_its_home_and_keeps_the_others(host, ca_file, handout,
