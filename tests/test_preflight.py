@@ -523,6 +523,10 @@ BAD_INPUT = [
                  ["hdfhub_backup_keep_hourly", "at least one above 0"], id="backup-keep-all-zero"),
     pytest.param({"hdfhub_backup_keep_weekly": "many"},
                  ["hdfhub_backup_keep_weekly", "int"], id="backup-keep-not-a-number"),
+    pytest.param({"hdfhub_metrics_enabled": True, "hdfhub_metrics_retention_days": 0},
+                 ["hdfhub_metrics_retention_days", "'0'", "from 1 up"], id="metrics-retention-zero"),
+    pytest.param({"hdfhub_metrics_enabled": True, "hdfhub_metrics_retention_days": -7},
+                 ["hdfhub_metrics_retention_days", "'-7'", "from 1 up"], id="metrics-retention-negative"),
     # Wrong types at every depth (the checks do not convert: 'a,b' is no list).
     pytest.param({"hdfhub_users": "alice"},
                  ["hdfhub_users must be a list of strings, not the string 'alice'"],

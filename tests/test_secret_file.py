@@ -40,3 +40,19 @@ def test_urlsafe_tokens_differ(tmp_path):
         secret_file(f"path={tmp_path / name}", "encoding=urlsafe")
     a, b = ((tmp_path / n).read_text() for n in ("a", "b"))
     assert a != b and len(a.strip()) >= 43
+
+
+def test_group_and_mode_on_a_new_file_and_an_existing_one(tmp_path):
+    path = tmp_path / "hub-token"
+    _, made = secret_file(f"path={path}", "group=daemon", "mode=0640")
+    st = path.stat()
+    assert made["changed"] and oct(st.st_mode & 0o777) == "0o640" and st.st_gid == 1  # daemon
+    text = path.read_text()
+    _, again = secret_file(f"path={path}", "group=daemon", "mode=0640")
+    assert not again["changed"]
+    path.chmod(0o600)
+    _, dry = secret_file(f"path={path}", "group=daemon", "mode=0640", check=True)
+    assert dry["changed"] and oct(path.stat().st_mode & 0o777) == "0o600"
+    _, fixed = secret_file(f"path={path}", "group=daemon", "mode=0640")
+    assert fixed["changed"] and oct(path.stat().st_mode & 0o777) == "0o640"
+    assert path.read_text() == text  # the secret itself is never replaced

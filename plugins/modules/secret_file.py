@@ -36,12 +36,23 @@ options:
     description: Text before the token, e.g. C(NAME=) for an environment file.
     type: str
     default: ""
+notes:
+  - >-
+    The file's owner, group and mode are the usual file options; they are
+    set on an existing file too. Without O(mode) a new file is 0600.
+extends_documentation_fragment: [ansible.builtin.files]
 """
 
 EXAMPLES = r"""
 - name: Make the hub's cookie secret
   hdfgroup.hdfhub.secret_file:
     path: /var/lib/hdfhub/jupyterhub_cookie_secret
+
+- name: Make a token one service user may read
+  hdfgroup.hdfhub.secret_file:
+    path: /etc/hdfhub/metrics/hub-token
+    group: prometheus
+    mode: "0640"
 """
 
 RETURN = r"""
@@ -60,19 +71,22 @@ def main():
             "bytes": {"type": "int", "default": 32},
             "prefix": {"type": "str", "default": ""},
         },
+        add_file_common_args=True,
         supports_check_mode=True,
     )
     p = module.params
-    if os.path.exists(p["path"]):
-        module.exit_json(changed=False, path=p["path"])
-    if module.check_mode:
+    made = not os.path.exists(p["path"])
+    if made and module.check_mode:
         module.exit_json(changed=True, path=p["path"])
-    token = (secrets.token_hex if p["encoding"] == "hex" else secrets.token_urlsafe)(p["bytes"])
-    # O_EXCL: never follow a link or overwrite a file made meanwhile.
-    fd = os.open(p["path"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as stream:
-        stream.write(f"{p['prefix']}{token}\n")
-    module.exit_json(changed=True, path=p["path"])
+    if made:
+        token = (secrets.token_hex if p["encoding"] == "hex" else secrets.token_urlsafe)(p["bytes"])
+        # O_EXCL: never follow a link or overwrite a file made meanwhile.
+        fd = os.open(p["path"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as stream:
+            stream.write(f"{p['prefix']}{token}\n")
+    # Owner, group and mode as asked, on a new file and an existing one.
+    changed = module.set_fs_attributes_if_different(module.load_file_common_arguments(p), made)
+    module.exit_json(changed=changed, path=p["path"])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,88 @@
+"""roles/metrics' collector of the user servers' figures, rendered as the role
+renders it and run against cgroup trees laid out as cgroup v2 and v1 lay
+them out: each server's figures under its name, guests summed and never
+named, a unit that stopped meanwhile left out."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from test_templates import render
+
+
+def write(root, files):
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+
+
+def unified(unit, current, peak, limit, usec, oom):
+    d = f"system.slice/{unit}"
+    return {f"{d}/memory.current": f"{current}\n", f"{d}/memory.peak": f"{peak}\n",
+            f"{d}/memory.max": f"{limit}\n", f"{d}/cpu.stat": f"usage_usec {usec}\nuser_usec 1\n",
+            f"{d}/memory.events": f"low 0\nhigh 0\nmax 3\noom 1\noom_kill {oom}\n"}
+
+
+def legacy(unit, usage, peak, limit, nsec, oom):
+    return {f"systemd/system.slice/{unit}/tasks": "1\n",
+            f"memory/system.slice/{unit}/memory.usage_in_bytes": f"{usage}\n",
+            f"memory/system.slice/{unit}/memory.max_usage_in_bytes": f"{peak}\n",
+            f"memory/system.slice/{unit}/memory.limit_in_bytes": f"{limit}\n",
+            f"memory/system.slice/{unit}/memory.oom_control": f"oom_kill_disable 0\nunder_oom 0\noom_kill {oom}\n",
+            f"cpu,cpuacct/system.slice/{unit}/cpuacct.usage": f"{nsec}\n"}
+
+
+def collect(tmp_path, cgroup):
+    out = tmp_path / "out"
+    out.mkdir()
+    script = tmp_path / "hdfhub-server-metrics"
+    script.write_text(render("metrics", "hdfhub-server-metrics.py.j2",
+                             __metrics_textfile_dir=str(out)))
+    subprocess.run([sys.executable, str(script)], check=True, timeout=60,
+                   env={**os.environ, "HDFHUB_CGROUP_ROOT": str(cgroup)})
+    assert [p.name for p in out.iterdir()] == ["hdfhub_servers.prom"]  # no temporary left
+    samples = {}
+    for line in (out / "hdfhub_servers.prom").read_text().splitlines():
+        if not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def test_cgroup_v2(tmp_path):
+    cgroup = tmp_path / "cgroup"
+    write(cgroup, {"cgroup.controllers": "cpu memory\n",
+                   **unified("jupyter-alice.service", 200_000_000, 300_000_000, 536870912, 2_500_000, 1),
+                   **unified("jupyter-guest-1a2b.service", 100, 150, "max", 1_000_000, 0),
+                   **unified("jupyter-guest-3c4d.service", 50, 60, "max", 500_000, 2),
+                   # Not a user server.
+                   **unified("nginx.service", 1, 1, "max", 1, 0)})
+    # A server that stopped while the collector looked: its directory only.
+    (cgroup / "system.slice/jupyter-bob.service").mkdir()
+    s = collect(tmp_path, cgroup)
+    assert s['hdfhub_servers{kind="user"}'] == 1 and s['hdfhub_servers{kind="guest"}'] == 2
+    assert s['hdfhub_server_memory_bytes{user="alice"}'] == 200_000_000
+    assert s['hdfhub_server_memory_peak_bytes{user="alice"}'] == 300_000_000
+    assert s['hdfhub_server_memory_limit_bytes{user="alice"}'] == 536870912
+    assert s['hdfhub_server_cpu_seconds_total{user="alice"}'] == pytest.approx(2.5)
+    assert s['hdfhub_server_oom_kills{user="alice"}'] == 1
+    assert s['hdfhub_server_memory_bytes{user="(guests)"}'] == 150
+    assert s['hdfhub_server_oom_kills{user="(guests)"}'] == 2
+    # No limit ("max") is no sample, for one guest and so for their sum.
+    assert 'hdfhub_server_memory_limit_bytes{user="(guests)"}' not in s
+    assert not any("guest-" in name or "bob" in name or "nginx" in name for name in s)
+
+
+def test_cgroup_v1(tmp_path):
+    cgroup = tmp_path / "cgroup"
+    write(cgroup, {**legacy("jupyter-alice.service", 7_000_000, 9_000_000, 536870912, 3 * 10**9, 0),
+                   **legacy("jupyter-carol.service", 1, 2, 9223372036854771712, 10**9, 1)})
+    s = collect(tmp_path, cgroup)
+    assert s['hdfhub_servers{kind="user"}'] == 2 and s['hdfhub_servers{kind="guest"}'] == 0
+    assert s['hdfhub_server_memory_peak_bytes{user="alice"}'] == 9_000_000
+    assert s['hdfhub_server_cpu_seconds_total{user="alice"}'] == pytest.approx(3.0)
+    assert s['hdfhub_server_memory_limit_bytes{user="alice"}'] == 536870912
+    assert 'hdfhub_server_memory_limit_bytes{user="carol"}' not in s  # v1's "no limit"
+    assert s['hdfhub_server_oom_kills{user="carol"}'] == 1
