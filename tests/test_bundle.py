@@ -16,8 +16,9 @@ bundle = load_module("plugins/modules/bundle.py", "hdfgroup.hdfhub.bundle")
 
 
 def apt_packages_of_roles():
-    """Every Debian package a role installs: its vars/Debian.yml names them all,
-    and its apt tasks name only those variables."""
+    """Every Debian package a role installs: its vars/Debian.yml names them all
+    (in variables named *_packages; the others there are the packages' paths
+    and units), and its apt tasks name only those variables."""
     names = set()
     for path in ROOT.glob("roles/*/tasks/*.yml"):
         for task in yaml.safe_load(path.read_text()) or []:
@@ -26,8 +27,9 @@ def apt_packages_of_roles():
                 assert str(spec["name"]).startswith("{{ __"), f"{path}: {spec['name']} (vars/Debian.yml)"
     for path in ROOT.glob("roles/*/vars/Debian.yml"):
         if path.parent.parent.name != "offline_bundle":
-            for value in yaml.safe_load(path.read_text()).values():
-                names.update(value)
+            for name, value in yaml.safe_load(path.read_text()).items():
+                if name.endswith("_packages"):
+                    names.update(value)
     return names
 
 
