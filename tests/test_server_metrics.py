@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from test_templates import render
 
@@ -86,3 +87,24 @@ def test_cgroup_v1(tmp_path):
     assert s['hdfhub_server_memory_limit_bytes{user="alice"}'] == 536870912
     assert 'hdfhub_server_memory_limit_bytes{user="carol"}' not in s  # v1's "no limit"
     assert s['hdfhub_server_oom_kills{user="carol"}'] == 1
+
+
+def test_prometheus_and_the_exporter_are_told_loopback_and_the_retention():
+    prometheus = render("metrics", "prometheus.default.j2", hdfhub_metrics_retention_days=90)
+    exporter = render("metrics", "node-exporter.default.j2",
+                      __metrics_textfile_dir="/var/lib/prometheus/node-exporter")
+    assert ('ARGS="--web.listen-address=127.0.0.1:9090 --storage.tsdb.retention.time=90d"'
+            in prometheus.splitlines())
+    assert ('ARGS="--web.listen-address=127.0.0.1:9100 '
+            '--collector.textfile.directory=/var/lib/prometheus/node-exporter"' in exporter.splitlines())
+
+
+def test_prometheus_scrapes_the_hub_with_the_token_file():
+    config = yaml.safe_load(render("metrics", "prometheus.yml.j2", metrics_hub_address="127.0.0.1:8081"))
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"prometheus", "node", "jupyterhub"}
+    hub = jobs["jupyterhub"]
+    assert hub["metrics_path"] == "/hub/metrics"
+    assert hub["authorization"] == {"credentials_file": "/etc/hdfhub/metrics/hub-token"}
+    assert hub["static_configs"] == [{"targets": ["127.0.0.1:8081"]}]
+    assert config["global"]["scrape_interval"] == "15s"

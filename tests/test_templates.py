@@ -362,6 +362,21 @@ def test_culler_is_off_at_zero(tmp_path):
     assert c.JupyterHub.load_roles == [{"name": "admin", "users": ["admin"]}]
 
 
+def test_prometheus_may_read_metrics_and_nothing_else(tmp_path):
+    token = tmp_path / "hub-token"
+    token.write_text("a-metrics-token\n")
+    on = render("jupyterhub", "jupyterhub_config.py.j2", hdfhub_cull_idle_timeout=0,
+                jupyterhub_metrics_token_file=str(token), **HUB)
+    c, _ = load_hub_config(on, tmp_path)
+    assert c.JupyterHub.authenticate_prometheus is True
+    assert {"name": "prometheus", "api_token": "a-metrics-token"} in c.JupyterHub.services
+    assert {"name": "prometheus", "scopes": ["read:metrics"], "services": ["prometheus"]} \
+        in c.JupyterHub.load_roles
+    off, _ = load_hub_config(render("jupyterhub", "jupyterhub_config.py.j2", **HUB), tmp_path)
+    assert off.JupyterHub.authenticate_prometheus is True
+    assert all(s["name"] != "prometheus" for s in off.JupyterHub.services)
+
+
 def test_argument_specs_describe_without_jinja():
     """Ansible templates a role's argument spec when the role starts, so Jinja
     in a description would stop every converge there."""
