@@ -1,9 +1,9 @@
 """roles/metrics' collector of the user servers' figures, rendered as the role
 renders it and run against cgroup trees laid out as cgroup v2 and v1 lay
 them out: each server's figures under its name, guests summed and never
-named, a unit that stopped meanwhile left out."""
+named, a unit that stopped meanwhile left out. Then what the role tells
+Prometheus and the exporter: loopback, the retention, the hub's token."""
 import os
-import pathlib
 import subprocess
 import sys
 
