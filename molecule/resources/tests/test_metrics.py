@@ -13,6 +13,7 @@ import pytest
 import requests
 from conftest import HTTPS, wait_for
 from test_hardening import EXPOSURE_GOAL, exposure, run_json
+from test_services import listeners
 
 pytestmark = pytest.mark.skipif(not os.environ.get("HDFHUB_TEST_METRICS"),
                                 reason="metrics are off in this scenario")
@@ -46,11 +47,9 @@ def query(host, promql):
     return [(r["metric"], float(r["value"][1])) for r in answer["data"]["result"]]
 
 
-def test_prometheus_and_the_exporter_listen_on_loopback_only(host):
-    listening = host.check_output("ss -ltnH").splitlines()
-    for port in (PROMETHEUS, NODE_EXPORTER):
-        local = [line.split()[3] for line in listening if line.split()[3].endswith(f":{port}")]
-        assert local == [f"127.0.0.1:{port}"], listening
+@pytest.mark.parametrize("port", [PROMETHEUS, NODE_EXPORTER])
+def test_prometheus_and_the_exporter_listen_on_loopback_only(host, port):
+    assert {addr for addr, p in listeners(host) if p == port} == {"127.0.0.1"}
 
 
 @pytest.mark.parametrize("unit", ["prometheus.service", "prometheus-node-exporter.service",
