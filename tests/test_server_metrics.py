@@ -105,6 +105,6 @@ def test_prometheus_scrapes_the_hub_with_the_token_file():
     assert set(jobs) == {"prometheus", "node", "jupyterhub"}
     hub = jobs["jupyterhub"]
     assert hub["metrics_path"] == "/hub/metrics"
-    assert hub["authorization"] == {"credentials_file": "/etc/hdfhub/metrics/hub-token"}
+    assert hub["authorization"] == {"credentials_file": "/etc/prometheus/hdfhub-hub-token"}
     assert hub["static_configs"] == [{"targets": ["127.0.0.1:8081"]}]
     assert config["global"]["scrape_interval"] == "15s"

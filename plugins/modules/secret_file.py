@@ -50,7 +50,7 @@ EXAMPLES = r"""
 
 - name: Make a token one service user may read
   hdfgroup.hdfhub.secret_file:
-    path: /etc/hdfhub/metrics/hub-token
+    path: /etc/prometheus/hdfhub-hub-token
     group: prometheus
     mode: "0640"
 """

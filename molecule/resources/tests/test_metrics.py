@@ -18,7 +18,7 @@ from test_services import listeners
 pytestmark = pytest.mark.skipif(not os.environ.get("HDFHUB_TEST_METRICS"),
                                 reason="metrics are off in this scenario")
 PROMETHEUS, NODE_EXPORTER = 9090, 9100
-TOKEN_FILE = "/etc/hdfhub/metrics/hub-token"
+TOKEN_FILE = "/etc/prometheus/hdfhub-hub-token"
 # What the hub answers on /hub/metrics, without a token and with the
 # metrics token (read on the host, never on a command line).
 HUB_METRICS = f"""
