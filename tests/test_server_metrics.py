@@ -35,14 +35,14 @@ def legacy(unit, usage, peak, limit, nsec, oom):
             f"cpu,cpuacct/system.slice/{unit}/cpuacct.usage": f"{nsec}\n"}
 
 
-def collect(tmp_path, cgroup):
+def collect(tmp_path, root):
     out = tmp_path / "out"
     out.mkdir()
     script = tmp_path / "hdfhub-server-metrics"
     script.write_text(render("metrics", "hdfhub-server-metrics.py.j2",
                              __metrics_textfile_dir=str(out)))
     subprocess.run([sys.executable, str(script)], check=True, timeout=60,
-                   env={**os.environ, "HDFHUB_CGROUP_ROOT": str(cgroup)})
+                   env={**os.environ, "HDFHUB_SYS_ROOT": str(root)})
     assert [p.name for p in out.iterdir()] == ["hdfhub_servers.prom"]  # no temporary left
     samples = {}
     for line in (out / "hdfhub_servers.prom").read_text().splitlines():
@@ -53,7 +53,7 @@ def collect(tmp_path, cgroup):
 
 
 def test_cgroup_v2(tmp_path):
-    cgroup = tmp_path / "cgroup"
+    cgroup = tmp_path / "root/sys/fs/cgroup"
     write(cgroup, {"cgroup.controllers": "cpu memory\n",
                    **unified("jupyter-alice.service", 200_000_000, 300_000_000, 536870912, 2_500_000, 1),
                    **unified("jupyter-guest-1a2b.service", 100, 150, "max", 1_000_000, 0),
@@ -62,7 +62,7 @@ def test_cgroup_v2(tmp_path):
                    **unified("nginx.service", 1, 1, "max", 1, 0)})
     # A server that stopped while the collector looked: its directory only.
     (cgroup / "system.slice/jupyter-bob.service").mkdir()
-    s = collect(tmp_path, cgroup)
+    s = collect(tmp_path, tmp_path / "root")
     assert s['hdfhub_servers{kind="user"}'] == 1 and s['hdfhub_servers{kind="guest"}'] == 2
     assert s['hdfhub_server_memory_bytes{user="alice"}'] == 200_000_000
     assert s['hdfhub_server_memory_peak_bytes{user="alice"}'] == 300_000_000
@@ -77,16 +77,34 @@ def test_cgroup_v2(tmp_path):
 
 
 def test_cgroup_v1(tmp_path):
-    cgroup = tmp_path / "cgroup"
+    cgroup = tmp_path / "root/sys/fs/cgroup"
     write(cgroup, {**legacy("jupyter-alice.service", 7_000_000, 9_000_000, 536870912, 3 * 10**9, 0),
                    **legacy("jupyter-carol.service", 1, 2, 9223372036854771712, 10**9, 1)})
-    s = collect(tmp_path, cgroup)
+    s = collect(tmp_path, tmp_path / "root")
     assert s['hdfhub_servers{kind="user"}'] == 2 and s['hdfhub_servers{kind="guest"}'] == 0
     assert s['hdfhub_server_memory_peak_bytes{user="alice"}'] == 9_000_000
     assert s['hdfhub_server_cpu_seconds_total{user="alice"}'] == pytest.approx(3.0)
     assert s['hdfhub_server_memory_limit_bytes{user="alice"}'] == 536870912
     assert 'hdfhub_server_memory_limit_bytes{user="carol"}' not in s  # v1's "no limit"
     assert s['hdfhub_server_oom_kills{user="carol"}'] == 1
+
+
+def test_cgroup_v1_without_cpuacct_groups_counts_the_processes_cpu(tmp_path):
+    """Hosts whose cpuacct hierarchy has no group per unit (as in the test
+    containers): the CPU time of the unit's processes, from /proc."""
+    root = tmp_path / "root"
+    unit = "jupyter-alice.service"
+    files = {k: v for k, v in legacy(unit, 1, 2, 536870912, 0, 0).items() if "cpuacct" not in k}
+    ticks = os.sysconf("SC_CLK_TCK")
+    files.update({f"systemd/system.slice/{unit}/cgroup.procs": "41\n42\n43\n"})
+    write(root / "sys/fs/cgroup", files)
+    # utime stime cutime cstime are the 14th to 17th fields; the name may hold
+    # spaces and parentheses. 43 has exited.
+    write(root / "proc", {
+        "41/stat": f"41 (jupyterhub-si) S 1 41 41 0 -1 4194560 1 0 0 0 {ticks} {ticks} 0 0 20 0 1\n",
+        "42/stat": f"42 (python (x) y) S 41 41 41 0 -1 4194560 1 0 0 0 {ticks} 0 {ticks} {ticks} 20\n"})
+    s = collect(tmp_path, root)
+    assert s['hdfhub_server_cpu_seconds_total{user="alice"}'] == pytest.approx(5.0)
 
 
 def test_prometheus_and_the_exporter_are_told_loopback_and_the_retention():
