@@ -13,6 +13,8 @@ Prints one JSON line and a table:
   online_cold_s       cold converge from the network
   online_noop_s, online_noop_changed
                       second online converge
+  module_call_s       one no-op module call on this host (benchmarks/floor.yml,
+                      as converge.py measures it), and online_noop_in_calls
   bundle_s            bundle.yml run (downloads, manifest, archive)
   bundle_mb, bundle_files
                       the archive's size and file count
@@ -20,7 +22,7 @@ Prints one JSON line and a table:
   offline_noop_s, offline_noop_changed
                       second offline converge
   offline_to_online   offline_cold_s / online_cold_s, same run (goal: <= 0.6)
-and the 10 slowest tasks of the offline cold converge.
+and the 10 slowest tasks of the offline cold and the online no-op converges.
 
   python3 benchmarks/offline.py [--dir DIR]
 """
@@ -31,6 +33,7 @@ import tarfile
 import time
 
 import benchlib
+from converge import FLOOR_CALLS
 
 
 def main():
@@ -47,6 +50,8 @@ def main():
     try:
         online = benchlib.converge(a.name)
         online_noop = benchlib.converge(a.name)
+        floor = [benchlib.converge(a.name, [f"count={n}"], "benchmarks/floor.yml")[0]
+                 for n in (0, FLOOR_CALLS)]
         start = time.monotonic()
         built = benchlib.converge(a.name, [f"hdfhub_offline_bundle={archive}"], "playbooks/bundle.yml")
         bundle_s = time.monotonic() - start
@@ -66,16 +71,22 @@ def main():
 
     result = {"benchmark": "offline", "image": benchlib.IMAGE,
               "online_cold_s": round(online[0], 1), "online_noop_s": round(online_noop[0], 1),
-              "online_noop_changed": online_noop[1], "bundle_s": round(bundle_s, 1),
+              "online_noop_changed": online_noop[1],
+              "module_call_s": round((floor[1] - floor[0]) / FLOOR_CALLS, 3),
+              "bundle_s": round(bundle_s, 1),
               "bundle_mb": round(size_mb), "bundle_files": files,
               "offline_cold_s": round(offline[0], 1), "offline_noop_s": round(noop[0], 1),
               "offline_noop_changed": noop[1],
               "offline_to_online": round(offline[0] / online[0], 3),
-              "slowest_offline_cold": offline[3]}
-    benchlib.report(result, ["online_cold_s", "online_noop_s", "online_noop_changed", "bundle_s", "bundle_mb", "bundle_files",
+              "slowest_offline_cold": offline[3], "slowest_online_noop": online_noop[3]}
+    result["online_noop_in_calls"] = round(online_noop[0] / result["module_call_s"])
+    benchlib.report(result, ["online_cold_s", "online_noop_s", "online_noop_changed",
+                             "module_call_s", "online_noop_in_calls", "bundle_s", "bundle_mb",
+                             "bundle_files",
                              "offline_cold_s", "offline_noop_s", "offline_noop_changed",
                              "offline_to_online"],
-                    [("slowest tasks, offline cold", offline[3])])
+                    [("slowest tasks, offline cold", offline[3]),
+                     ("slowest tasks, online no-op", online_noop[3])])
     runs = (online, online_noop, built, offline, noop)
     return 0 if noop[1] == online_noop[1] == 0 and not any(r[2] for r in runs) else 1
 
