@@ -527,6 +527,11 @@ BAD_INPUT = [
                  ["hdfhub_metrics_retention_days", "'0'", "from 1 up"], id="metrics-retention-zero"),
     pytest.param({"hdfhub_metrics_enabled": True, "hdfhub_metrics_retention_days": -7},
                  ["hdfhub_metrics_retention_days", "'-7'", "from 1 up"], id="metrics-retention-negative"),
+    pytest.param({"hdfhub_usage_events": "everything"},
+                 ["hdfhub_usage_events", "'everything'", "is not one of: off, names, pseudonyms, counts"],
+                 id="usage-events-unknown-privacy"),
+    pytest.param({"hdfhub_usage_events": "counts", "hdfhub_usage_events_days": 0},
+                 ["hdfhub_usage_events_days", "'0'", "from 1 up"], id="usage-events-days-zero"),
     # Wrong types at every depth (the checks do not convert: 'a,b' is no list).
     pytest.param({"hdfhub_users": "alice"},
                  ["hdfhub_users must be a list of strings, not the string 'alice'"],
