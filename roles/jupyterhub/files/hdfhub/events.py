@@ -57,7 +57,9 @@ class EventFile(logging.handlers.TimedRotatingFileHandler):
         """The line written for one jupyter_events capsule."""
         schema = event["__schema__"]
         data = {k: v for k, v in event.items() if not k.startswith("__")}
-        line = {"time": event["__timestamp__"], "event": SHORT_NAMES.get(schema, schema)}
+        # jupyter_events writes UTC as "...+00:00Z"; one zone mark is enough.
+        time = event["__timestamp__"].replace("+00:00Z", "Z")
+        line = {"time": time, "event": SHORT_NAMES.get(schema, schema)}
         if "action" in data:
             line["event"] += f"-{data.pop('action')}"
         if "username" in data:
