@@ -58,14 +58,17 @@ def main():
     finally:
         benchlib.stop_container(a.name)
 
+    # The digest bundle.yml wrote beside the archive: preflight wants it.
+    sha256 = (bundle_dir / "hdfhub-bundle.tar.sha256").read_text().split()[0]
+    offline_vars = [f"hdfhub_offline_bundle={archive}", f"hdfhub_offline_bundle_sha256={sha256}"]
     with tarfile.open(bundle_dir / "hdfhub-bundle.tar") as tar:
         files = len(json.load(tar.extractfile("manifest.json"))["files"])
     size_mb = (bundle_dir / "hdfhub-bundle.tar").stat().st_size / 2**20
 
     benchlib.start_container(a.name, a.port, network="none", volumes=bind)
     try:
-        offline = benchlib.converge(a.name, [f"hdfhub_offline_bundle={archive}"])
-        noop = benchlib.converge(a.name, [f"hdfhub_offline_bundle={archive}"])
+        offline = benchlib.converge(a.name, offline_vars)
+        noop = benchlib.converge(a.name, offline_vars)
     finally:
         benchlib.stop_container(a.name)
 
